@@ -1,0 +1,133 @@
+"""Signals: exceptions that carry a state.
+
+Raise a signal from task code, from a trigger or from a state handler to set the
+task's state directly::
+
+    from lockgate.engine import signals
+
+    @task
+    def fetch():
+        if not ready():
+            raise signals.RETRY("Upstream not ready yet.")
+        raise signals.SUCCESS("Done early.", result=42)
+
+``SIGNAL(message, *args, **kwargs)`` builds ``SIGNAL.state = StateClass(message,
+*args, **kwargs)``; the state's ``result`` is the signal itself unless you pass
+``result=``. Keyword arguments the state does not accept raise ``TypeError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockgate.engine import state
+
+__all__ = [
+    "ENDRUN",
+    "FAIL",
+    "PAUSE",
+    "RETRY",
+    "SKIP",
+    "SUCCESS",
+    "TRIGGERFAIL",
+    "LockgateSignal",
+    "PrefectStateSignal",
+    "StateSignal",
+]
+
+
+class LockgateSignal(BaseException):
+    """Root of lockgate's own control-flow exceptions (not for user code to catch)."""
+
+
+class PrefectStateSignal(Exception):
+    """An exception that carries a state (named as in Prefect so ports keep working).
+
+    Args:
+        message: a message for the signal and its state.
+        *args: more positional arguments for the state's constructor.
+        **kwargs: keyword arguments for the state's constructor, e.g. ``result=`` or,
+            for RETRY, ``start_time=`` and ``run_count=``.
+
+    Raises:
+        TypeError: when the state does not accept one of the keyword arguments.
+    """
+
+    _state_cls: type[state.State] = state.State
+
+    def __init__(self, message: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(message)
+        kwargs.setdefault("result", self)
+        try:
+            self.state: state.State = self._state_cls(message, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(
+                f"{type(self).__name__}(...) passes its arguments to "
+                f"{self._state_cls.__name__}, which refused them: {exc}"
+            ) from None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The state refers back to this signal (its result); returning the state as the
+        # third item lets pickle memoize the signal before it restores that cycle.
+        return (_new_signal, (type(self), self.args), self.__dict__)
+
+
+def _new_signal(cls: type[PrefectStateSignal], args: tuple[Any, ...]) -> PrefectStateSignal:
+    signal = cls.__new__(cls)
+    Exception.__init__(signal, *args)
+    return signal
+
+
+StateSignal = PrefectStateSignal
+
+
+class FAIL(PrefectStateSignal):
+    """The task failed; it is retried like any failure. State: ``Failed``."""
+
+    _state_cls = state.Failed
+
+
+class TRIGGERFAIL(FAIL):
+    """The task's trigger failed; never retried. State: ``TriggerFailed``."""
+
+    _state_cls = state.TriggerFailed
+
+
+class SUCCESS(PrefectStateSignal):
+    """The task succeeded (pass ``result=`` to set its value). State: ``Success``."""
+
+    _state_cls = state.Success
+
+
+class RETRY(PrefectStateSignal):
+    """Retry the task, even past ``max_retries``. State: ``Retrying``.
+
+    Accepts ``start_time=`` (when to retry) and ``run_count=``; without them the
+    runner fills in ``now + retry_delay`` and the current run count.
+    """
+
+    _state_cls = state.Retrying
+
+
+class SKIP(PrefectStateSignal):
+    """The task was skipped; downstream triggers count it as a success. State: ``Skipped``."""
+
+    _state_cls = state.Skipped
+
+
+class PAUSE(PrefectStateSignal):
+    """Do not run now; wait until someone resumes the task. State: ``Paused``."""
+
+    _state_cls = state.Paused
+
+
+class ENDRUN(LockgateSignal):
+    """Raised inside a runner to stop its pipeline early with ``state`` as the outcome.
+
+    Args:
+        state: the state the run ends in.
+    """
+
+    def __init__(self, state: state.State) -> None:
+        super().__init__(state)
+        self.state = state

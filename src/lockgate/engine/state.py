@@ -1,0 +1,452 @@
+"""Task-run and flow-run states.
+
+Every run of a task or a flow is described by a state object. The class tells
+*where* the run is (pending, running, finished, ...) and the attributes carry what
+goes with it: a human ``message``, the ``result``, the inputs a task had
+(``cached_inputs``), a ``start_time`` for scheduled states, and so on::
+
+    State
+    ├── Pending            (cached_inputs)
+    │   ├── Paused
+    │   └── Scheduled      (start_time)
+    │       ├── Resume
+    │       └── Retrying   (run_count)
+    ├── Running
+    ├── Finished
+    │   ├── Success
+    │   │   ├── Cached     (cached_parameters, cached_result_expiration)
+    │   │   ├── Mapped     (map_states)
+    │   │   └── Skipped
+    │   └── Failed
+    │       ├── TimedOut
+    │       └── TriggerFailed
+    └── Submitted, Queued  (meta states wrapping another state)
+
+Predicates are plain ``isinstance`` checks, so ``Skipped().is_successful()`` and
+``TriggerFailed().is_failed()`` are both true. Two states are equal when they have
+the same class, an equal result and equal data; the message is ignored. States hash
+by identity, so a set can hold several equal-looking states (one per upstream task).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from lockgate.engine.result import NoResult, ResultInterface
+from lockgate.utilities import clock
+
+__all__ = [
+    "Cached",
+    "Failed",
+    "Finished",
+    "Mapped",
+    "MetaState",
+    "Paused",
+    "Pending",
+    "Queued",
+    "Resume",
+    "Retrying",
+    "Running",
+    "Scheduled",
+    "Skipped",
+    "State",
+    "Submitted",
+    "Success",
+    "TimedOut",
+    "TriggerFailed",
+]
+
+_PLAIN_TYPES = (int, float, str, bytes, bool, type(None), type(NoResult))
+_pickle_check = threading.local()
+
+
+def _picklable(value: Any) -> bool:
+    """Tell whether ``value`` survives cloudpickle (the widest pickler we use)."""
+    if isinstance(value, _PLAIN_TYPES):
+        return True
+    if getattr(_pickle_check, "active", False):
+        # A signal's state points back at the signal: do not check the same cycle twice.
+        return True
+    import cloudpickle
+
+    _pickle_check.active = True
+    try:
+        cloudpickle.dumps(value)
+        return True
+    except Exception:
+        return False
+    finally:
+        _pickle_check.active = False
+
+
+class State:
+    """Base class of every state.
+
+    Args:
+        message: a human-readable note about the state, or None.
+        result: the value the run produced; defaults to the :data:`NoResult` singleton.
+            A :class:`~lockgate.engine.result.Result` is unwrapped to its value and kept
+            in ``_result``.
+        cached_inputs: the inputs the task had, kept so that a paused, retried or
+            failed task can later run again with the same inputs.
+    """
+
+    __slots__ = ("message", "result", "cached_inputs", "_result")
+    color = "#9e9e9e"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        cached_inputs: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message
+        if isinstance(result, ResultInterface) and result is not NoResult:
+            self._result: ResultInterface | None = result
+            result = result.value
+        else:
+            self._result = None
+        self.result = result
+        self.cached_inputs = cached_inputs
+
+    # -- identity, equality, display -------------------------------------------------
+    def _data(self) -> tuple[Any, ...]:
+        return tuple(
+            getattr(self, name, None)
+            for cls in type(self).__mro__
+            for name in getattr(cls, "__slots__", ())
+            if name not in ("message", "_result")
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return False
+        assert isinstance(other, State)
+        try:
+            return bool(self._data() == other._data())
+        except Exception:  # results whose == is not a plain bool (arrays, frames)
+            return self._data() is other._data()
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        if self.message is None:
+            return f"{type(self).__name__}()"
+        return f'{type(self).__name__}("{self.message}")'
+
+    # -- pickling --------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        data = {
+            name: getattr(self, name)
+            for cls in type(self).__mro__
+            for name in getattr(cls, "__slots__", ())
+            if hasattr(self, name)
+        }
+        result = data.get("result", NoResult)
+        if not _picklable(result):
+            data["result"] = repr(result)
+            data["_result"] = None
+            note = f"(the result of type {type(result).__name__} could not be pickled; kept as text)"
+            data["message"] = f"{self.message} {note}" if self.message else note
+        inputs = data.get("cached_inputs")
+        if inputs and not all(_picklable(v) for v in inputs.values()):
+            data["cached_inputs"] = {
+                k: (v if _picklable(v) else repr(v)) for k, v in inputs.items()
+            }
+        return data
+
+    def __setstate__(self, data: dict[str, Any]) -> None:
+        for name, value in data.items():
+            object.__setattr__(self, name, value)
+
+    # -- predicates ------------------------------------------------------------------
+    def is_pending(self) -> bool:
+        """True for Pending and its subclasses (Paused, Scheduled, Resume, Retrying)."""
+        return isinstance(self, Pending)
+
+    def is_paused(self) -> bool:
+        """True for Paused: waiting for someone to approve (resume) the task."""
+        return isinstance(self, Paused)
+
+    def is_scheduled(self) -> bool:
+        """True for Scheduled and its subclasses (Resume, Retrying)."""
+        return isinstance(self, Scheduled)
+
+    def is_retrying(self) -> bool:
+        """True for Retrying."""
+        return isinstance(self, Retrying)
+
+    def is_running(self) -> bool:
+        """True for Running."""
+        return isinstance(self, Running)
+
+    def is_finished(self) -> bool:
+        """True for Finished and every subclass (Success, Failed and theirs)."""
+        return isinstance(self, Finished)
+
+    def is_successful(self) -> bool:
+        """True for Success and its subclasses (Cached, Mapped, Skipped)."""
+        return isinstance(self, Success)
+
+    def is_failed(self) -> bool:
+        """True for Failed and its subclasses (TimedOut, TriggerFailed)."""
+        return isinstance(self, Failed)
+
+    def is_skipped(self) -> bool:
+        """True for Skipped."""
+        return isinstance(self, Skipped)
+
+    def is_cached(self) -> bool:
+        """True for Cached."""
+        return isinstance(self, Cached)
+
+    def is_mapped(self) -> bool:
+        """True for Mapped."""
+        return isinstance(self, Mapped)
+
+    def is_meta_state(self) -> bool:
+        """True for meta states (Submitted, Queued) that wrap another state."""
+        return isinstance(self, MetaState)
+
+
+# -- pending family ------------------------------------------------------------------
+class Pending(State):
+    """The run has not started yet."""
+
+    __slots__ = ()
+    color = "#d3e0ea"
+
+
+class Paused(Pending):
+    """The task will not run until someone resumes it (see ``manual_only`` and PAUSE)."""
+
+    __slots__ = ()
+    color = "#b0bec5"
+
+
+class Scheduled(Pending):
+    """The run may start at ``start_time`` (timezone-aware UTC; defaults to now).
+
+    Args:
+        message: see :class:`State`.
+        result: see :class:`State`.
+        start_time: when the run may start; naive datetimes are refused.
+        cached_inputs: see :class:`State`.
+
+    Raises:
+        ValueError: when ``start_time`` is a naive datetime.
+    """
+
+    __slots__ = ("start_time",)
+    color = "#ffd54f"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        start_time: datetime | None = None,
+        cached_inputs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message=message, result=result, cached_inputs=cached_inputs)
+        self.start_time = (
+            clock.now() if start_time is None else clock.ensure_utc(start_time, "start_time")
+        )
+
+
+class Resume(Scheduled):
+    """A Paused task that someone approved: it runs, and ``manual_only`` lets it."""
+
+    __slots__ = ()
+    color = "#ffe082"
+
+
+class Retrying(Scheduled):
+    """A failed task that will run again at ``start_time``.
+
+    Args:
+        message: see :class:`State`.
+        result: see :class:`State`.
+        start_time: when the retry may start.
+        cached_inputs: see :class:`State`.
+        run_count: how many times the task has run so far.
+    """
+
+    __slots__ = ("run_count",)
+    color = "#ffb74d"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        start_time: datetime | None = None,
+        cached_inputs: dict[str, Any] | None = None,
+        run_count: int | None = None,
+    ) -> None:
+        super().__init__(
+            message=message, result=result, start_time=start_time, cached_inputs=cached_inputs
+        )
+        self.run_count = run_count
+
+
+# -- running -------------------------------------------------------------------------
+class Running(State):
+    """The run is in progress."""
+
+    __slots__ = ()
+    color = "#4fc3f7"
+
+
+# -- finished family -----------------------------------------------------------------
+class Finished(State):
+    """The run is over (base of Success and Failed)."""
+
+    __slots__ = ()
+    color = "#90a4ae"
+
+
+class Success(Finished):
+    """The run succeeded; ``result`` holds what it returned."""
+
+    __slots__ = ()
+    color = "#43a047"
+
+
+class Cached(Success):
+    """A successful result that may be reused until it expires.
+
+    Args:
+        message: see :class:`State`.
+        result: the cached value.
+        cached_inputs: the inputs the value was computed from.
+        cached_parameters: the flow parameters in force when it was computed.
+        cached_result_expiration: when the cache stops being valid (UTC), or None
+            for never.
+    """
+
+    __slots__ = ("cached_parameters", "cached_result_expiration")
+    color = "#66bb6a"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        cached_inputs: dict[str, Any] | None = None,
+        cached_parameters: dict[str, Any] | None = None,
+        cached_result_expiration: datetime | None = None,
+    ) -> None:
+        super().__init__(message=message, result=result, cached_inputs=cached_inputs)
+        self.cached_parameters = cached_parameters
+        self.cached_result_expiration = (
+            None
+            if cached_result_expiration is None
+            else clock.ensure_utc(cached_result_expiration, "cached_result_expiration")
+        )
+
+
+class Mapped(Success):
+    """A mapped task: one child run per mapped item, in ``map_states``.
+
+    Args:
+        message: see :class:`State`.
+        result: the list of the children's results (filled in when omitted).
+        map_states: the state of each child, in map-index order.
+    """
+
+    __slots__ = ("map_states",)
+    color = "#7cb342"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        map_states: list[State] | None = None,
+        cached_inputs: dict[str, Any] | None = None,
+    ) -> None:
+        self.map_states: list[State] = list(map_states) if map_states else []
+        if result is NoResult and map_states is not None:
+            result = [s.result for s in self.map_states]
+        super().__init__(message=message, result=result, cached_inputs=cached_inputs)
+
+
+class Skipped(Success):
+    """The task did not run but counts as a success for downstream triggers."""
+
+    __slots__ = ()
+    color = "#b2dfdb"
+
+
+class Failed(Finished):
+    """The run failed; ``result`` usually holds the exception."""
+
+    __slots__ = ()
+    color = "#e53935"
+
+
+class TimedOut(Failed):
+    """The task ran past its ``timeout`` and was stopped or abandoned."""
+
+    __slots__ = ()
+    color = "#ff7043"
+
+
+class TriggerFailed(Failed):
+    """The task did not run because its trigger said no; never retried."""
+
+    __slots__ = ()
+    color = "#c62828"
+
+
+# -- meta states -----------------------------------------------------------------------
+class MetaState(State):
+    """A state that wraps another one, e.g. while an executor holds the task.
+
+    Args:
+        message: see :class:`State`.
+        result: see :class:`State`.
+        state: the wrapped state, unwrapped again when the task runs.
+    """
+
+    __slots__ = ("state",)
+    color = "#e0e0e0"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        state: State | None = None,
+    ) -> None:
+        super().__init__(message=message, result=result)
+        self.state = state
+
+
+class Submitted(MetaState):
+    """The task was handed to an executor and is waiting for a worker."""
+
+    __slots__ = ()
+
+
+class Queued(MetaState):
+    """The task is waiting for a resource until ``start_time``.
+
+    Args:
+        message: see :class:`State`.
+        result: see :class:`State`.
+        state: the wrapped state.
+        start_time: when to try again.
+    """
+
+    __slots__ = ("start_time",)
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = NoResult,
+        state: State | None = None,
+        start_time: datetime | None = None,
+    ) -> None:
+        super().__init__(message=message, result=result, state=state)
+        self.start_time = (
+            clock.now() if start_time is None else clock.ensure_utc(start_time, "start_time")
+        )

@@ -1,0 +1,1 @@
+"""Small shared helpers: the run context, the clock, task helpers, debug switches."""
