@@ -77,6 +77,11 @@ class UpstreamStates(AbstractSet[State]):
         self._by_edge = by_edge
         self._states = _expand(by_edge.values())
 
+    @classmethod
+    def _from_iterable(cls, states: Iterable[Any]) -> set[Any]:
+        # Set operators (&, |, -, ^) build plain sets of states, not new views.
+        return set(states)
+
     @property
     def by_edge(self) -> Mapping[Edge, State]:
         """A read-only view from each upstream :class:`Edge` to its state."""
@@ -112,7 +117,7 @@ def all_finished(upstream_states: UpstreamInput) -> bool:
     if all(isinstance(s, Finished) for s in _states(upstream_states)):
         return True
     raise signals.TRIGGERFAIL(
-        'Trigger was "all_finished" but some of the upstream tasks were not finished.'
+        "Trigger was 'all_finished' but some of the upstream tasks were not finished."
     )
 
 
@@ -132,7 +137,7 @@ def manual_only(upstream_states: UpstreamInput) -> bool:
     """
     if _current_context().get("resume"):
         return True
-    raise signals.PAUSE('Trigger function is "manual_only"; waiting for approval.')
+    raise signals.PAUSE("Trigger function is manual_only; waiting for approval.")
 
 
 never_run = manual_only
@@ -147,9 +152,7 @@ def all_successful(upstream_states: UpstreamInput) -> bool:
     """
     if all(isinstance(s, Success) for s in _states(upstream_states)):
         return True
-    raise signals.TRIGGERFAIL(
-        'Trigger was "all_successful" but some of the upstream tasks failed.'
-    )
+    raise signals.TRIGGERFAIL("Trigger was 'all_successful' but some of the upstream tasks failed.")
 
 
 def all_failed(upstream_states: UpstreamInput) -> bool:
@@ -160,9 +163,7 @@ def all_failed(upstream_states: UpstreamInput) -> bool:
     """
     if all(isinstance(s, Failed) for s in _states(upstream_states)):
         return True
-    raise signals.TRIGGERFAIL(
-        'Trigger was "all_failed" but some of the upstream tasks succeeded.'
-    )
+    raise signals.TRIGGERFAIL("Trigger was 'all_failed' but some of the upstream tasks succeeded.")
 
 
 def any_successful(upstream_states: UpstreamInput) -> bool:
@@ -175,7 +176,7 @@ def any_successful(upstream_states: UpstreamInput) -> bool:
     if not states or any(isinstance(s, Success) for s in states):
         return True
     raise signals.TRIGGERFAIL(
-        'Trigger was "any_successful" but none of the upstream tasks succeeded.'
+        "Trigger was 'any_successful' but none of the upstream tasks succeeded."
     )
 
 
@@ -188,7 +189,7 @@ def any_failed(upstream_states: UpstreamInput) -> bool:
     states = _states(upstream_states)
     if not states or any(isinstance(s, Failed) for s in states):
         return True
-    raise signals.TRIGGERFAIL('Trigger was "any_failed" but none of the upstream tasks failed.')
+    raise signals.TRIGGERFAIL("Trigger was 'any_failed' but none of the upstream tasks failed.")
 
 
 def not_all_skipped(upstream_states: UpstreamInput) -> bool:
@@ -246,7 +247,7 @@ def _counting_trigger(
         too_many = high is not None and hits > (high * total if isinstance(high, float) else high)
         if too_few or too_many:
             raise signals.TRIGGERFAIL(
-                f'Trigger was "{trigger_name}(at_least={at_least!r}, at_most={at_most!r})" '
+                f"Trigger was '{trigger_name}(at_least={at_least!r}, at_most={at_most!r})' "
                 f"but {hits} of {total} upstream tasks {what}."
             )
         return True

@@ -38,8 +38,9 @@ class ResultInterface:
     def __eq__(self, other: object) -> bool:
         return (
             type(self) is type(other)
-            and self.value == other.value  # type: ignore[attr-defined]
-            and self.result_handler == other.result_handler  # type: ignore[attr-defined]
+            and isinstance(other, ResultInterface)
+            and self.value == other.value
+            and self.result_handler == other.result_handler
         )
 
     __hash__ = object.__hash__
@@ -118,7 +119,7 @@ class NoResultType(SafeResult):
 
     def __init__(self) -> None:
         self.value = None
-        self.result_handler = None  # type: ignore[assignment]
+        self.result_handler = None
 
     def to_result(self) -> NoResultType:  # type: ignore[override]
         return self

@@ -108,6 +108,12 @@ class RETRY(PrefectStateSignal):
 
     _state_cls = state.Retrying
 
+    def __init__(self, message: Any = None, *args: Any, **kwargs: Any) -> None:
+        # Retrying fills start_time with "now" by itself, so remember whether the caller
+        # chose one; if not, the runner uses now + the task's retry_delay.
+        self.start_time_given = "start_time" in kwargs or len(args) >= 2
+        super().__init__(message, *args, **kwargs)
+
 
 class SKIP(PrefectStateSignal):
     """The task was skipped; downstream triggers count it as a success. State: ``Skipped``."""

@@ -93,7 +93,7 @@ class State:
             failed task can later run again with the same inputs.
     """
 
-    __slots__ = ("message", "result", "cached_inputs", "_result")
+    __slots__ = ("_result", "cached_inputs", "message", "result")
     color = "#9e9e9e"
 
     def __init__(
@@ -136,6 +136,14 @@ class State:
             return f"{type(self).__name__}()"
         return f'{type(self).__name__}("{self.message}")'
 
+    def __copy__(self) -> State:
+        new = object.__new__(type(self))
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if hasattr(self, name):
+                    object.__setattr__(new, name, getattr(self, name))
+        return new
+
     # -- pickling --------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         data = {
@@ -148,7 +156,9 @@ class State:
         if not _picklable(result):
             data["result"] = repr(result)
             data["_result"] = None
-            note = f"(the result of type {type(result).__name__} could not be pickled; kept as text)"
+            note = (
+                f"(the result of type {type(result).__name__} could not be pickled; kept as text)"
+            )
             data["message"] = f"{self.message} {note}" if self.message else note
         inputs = data.get("cached_inputs")
         if inputs and not all(_picklable(v) for v in inputs.values()):
@@ -425,6 +435,7 @@ class Submitted(MetaState):
     """The task was handed to an executor and is waiting for a worker."""
 
     __slots__ = ()
+    color = "#cfd8dc"
 
 
 class Queued(MetaState):
@@ -438,6 +449,7 @@ class Queued(MetaState):
     """
 
     __slots__ = ("start_time",)
+    color = "#bcaaa4"
 
     def __init__(
         self,

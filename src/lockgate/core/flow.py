@@ -1,0 +1,520 @@
+"""Flows: a graph of tasks joined by edges, and the way to run it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from lockgate.core.edge import Edge
+from lockgate.core.task import Parameter, Task
+from lockgate.utilities.context import context
+from lockgate.utilities.tasks import as_task, contains_task, unmapped
+
+if TYPE_CHECKING:
+    from lockgate.engine.result_handlers import ResultHandler
+    from lockgate.engine.state import State
+
+__all__ = ["Flow"]
+
+FlowStateHandler = Callable[["Flow", "State", "State"], "State | None"]
+
+
+class Flow:
+    """A graph of tasks.
+
+    Use it as a context manager for the functional API (``with Flow("etl") as flow:``)
+    or add tasks and edges imperatively. Every change is checked when it is made:
+    cycles, duplicate input keys, keys that ``run`` does not accept and duplicate
+    parameter names raise at once. Adding N tasks and edges costs O(N) in total.
+
+    Args:
+        name: the flow's name.
+        schedule: when the flow should run (kept for the scheduler; ``run`` runs now).
+        tasks: tasks to add.
+        edges: edges to add.
+        reference_tasks: tasks whose states decide the flow's state (default: the
+            terminal tasks).
+        state_handlers: callables ``handler(flow, old_state, new_state)``.
+        on_failure: a callable ``on_failure(flow, state)`` run when the flow fails.
+        validate: check the whole flow after adding ``tasks`` and ``edges``.
+        result_handler: the default result handler for tasks that have none.
+
+    Raises:
+        TypeError: when ``name`` is not a string or a handler is not callable.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        schedule: Any = None,
+        tasks: Iterable[Task] | None = None,
+        edges: Iterable[Edge] | None = None,
+        reference_tasks: Iterable[Task] | None = None,
+        state_handlers: Iterable[FlowStateHandler] | None = None,
+        on_failure: Callable[[Flow, State], None] | None = None,
+        validate: bool | None = None,
+        result_handler: ResultHandler | None = None,
+    ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"A flow's name must be a string, got {name!r}.")
+        self.name = name
+        self.schedule = schedule
+        self.result_handler = result_handler
+        self.state_handlers: list[FlowStateHandler] = list(state_handlers or ())
+        for handler in self.state_handlers:
+            if not callable(handler):
+                raise TypeError(f"Flow '{name}': state handler {handler!r} is not callable.")
+        if on_failure is not None and not callable(on_failure):
+            raise TypeError(f"Flow '{name}': on_failure must be callable, got {on_failure!r}.")
+        self.on_failure = on_failure
+        self.constants: dict[Task, dict[str, Any]] = {}
+        """Plain values bound as inputs: ``{task: {argument: value}}``."""
+        self._tasks: dict[Task, None] = {}  # insertion-ordered set
+        self._edges: dict[Edge, None] = {}
+        self._edges_to: dict[Task, list[Edge]] = {}
+        self._edges_from: dict[Task, list[Edge]] = {}
+        self._slugs: dict[str, Task] = {}
+        self._parameters: dict[str, Parameter] = {}
+        self._reference_tasks: set[Task] = set()
+        self._sorted: tuple[Task, ...] | None = None
+        self._context_blocks: list[Any] = []
+
+        for t in tasks or ():
+            self.add_task(t)
+        for e in edges or ():
+            self.add_edge(e.upstream_task, e.downstream_task, key=e.key, mapped=e.mapped)
+        if reference_tasks:
+            self.set_reference_tasks(reference_tasks)
+        if validate:
+            self.validate()
+
+    def __repr__(self) -> str:
+        return f"<Flow: {self.name} ({len(self._tasks)} tasks)>"
+
+    def __enter__(self) -> Flow:
+        block = context(flow=self)
+        block.__enter__()
+        self._context_blocks.append(block)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._context_blocks.pop().__exit__(None, None, None)
+
+    # -- reading the graph -------------------------------------------------------------
+    @property
+    def tasks(self) -> set[Task]:
+        """Every task in the flow (a new set each time)."""
+        return set(self._tasks)
+
+    @property
+    def edges(self) -> set[Edge]:
+        """Every edge in the flow (a new set each time)."""
+        return set(self._edges)
+
+    def edges_to(self, task: Task) -> set[Edge]:
+        """The edges into ``task``."""
+        return set(self._edges_to.get(task, ()))
+
+    def edges_from(self, task: Task) -> set[Edge]:
+        """The edges out of ``task``."""
+        return set(self._edges_from.get(task, ()))
+
+    def upstream_tasks(self, task: Task) -> set[Task]:
+        """The tasks ``task`` depends on."""
+        return {e.upstream_task for e in self._edges_to.get(task, ())}
+
+    def downstream_tasks(self, task: Task) -> set[Task]:
+        """The tasks that depend on ``task``."""
+        return {e.downstream_task for e in self._edges_from.get(task, ())}
+
+    def root_tasks(self) -> set[Task]:
+        """Tasks with no upstream tasks."""
+        return {t for t in self._tasks if not self._edges_to.get(t)}
+
+    def terminal_tasks(self) -> set[Task]:
+        """Tasks with no downstream tasks."""
+        return {t for t in self._tasks if not self._edges_from.get(t)}
+
+    def parameters(self) -> set[Parameter]:
+        """The flow's :class:`~lockgate.core.task.Parameter` tasks."""
+        return set(self._parameters.values())
+
+    def reference_tasks(self) -> set[Task]:
+        """The tasks whose states decide the flow state (default: terminal tasks)."""
+        return set(self._reference_tasks) if self._reference_tasks else self.terminal_tasks()
+
+    def set_reference_tasks(self, tasks: Iterable[Task]) -> None:
+        """Choose the tasks whose states decide the flow state.
+
+        Raises:
+            ValueError: when a task is not in the flow.
+        """
+        chosen = set(tasks)
+        missing = [t for t in chosen if t not in self._tasks]
+        if missing:
+            raise ValueError(
+                f"Reference tasks must be in flow '{self.name}'; add them first: {missing}."
+            )
+        self._reference_tasks = chosen
+
+    def get_tasks(
+        self,
+        name: str | None = None,
+        slug: str | None = None,
+        tags: Iterable[str] | None = None,
+        task_type: type | None = None,
+    ) -> list[Task]:
+        """Tasks matching every given criterion, in the order they were added."""
+        wanted_tags = set(tags or ())
+        return [
+            t
+            for t in self._tasks
+            if (name is None or t.name == name)
+            and (slug is None or t.slug == slug)
+            and wanted_tags <= t.tags
+            and (task_type is None or isinstance(t, task_type))
+        ]
+
+    def slugs(self) -> dict[Task, str]:
+        """A stable, unique slug per task: its own ``slug``, else ``name-N``."""
+        out: dict[Task, str] = {}
+        counts: dict[str, int] = {}
+        taken = set(self._slugs)
+        for t in self._tasks:
+            if t.slug is not None:
+                out[t] = t.slug
+                continue
+            n = counts.get(t.name, 0)
+            while True:
+                n += 1
+                candidate = f"{t.name}-{n}"
+                if candidate not in taken:
+                    break
+            counts[t.name] = n
+            out[t] = candidate
+        return out
+
+    def sorted_tasks(self, root_tasks: Iterable[Task] | None = None) -> tuple[Task, ...]:
+        """Tasks in dependency order (upstream first); ties keep insertion order.
+
+        Args:
+            root_tasks: if given, only these tasks and the tasks downstream of them.
+        """
+        if root_tasks is None and self._sorted is not None:
+            return self._sorted
+        if root_tasks is None:
+            selected: dict[Task, None] = self._tasks
+        else:
+            selected = {}
+            stack = list(root_tasks)
+            while stack:
+                t = stack.pop()
+                if t not in selected:
+                    selected[t] = None
+                    stack.extend(e.downstream_task for e in self._edges_from.get(t, ()))
+            selected = {t: None for t in self._tasks if t in selected}
+        waiting = {
+            t: sum(1 for e in self._edges_to.get(t, ()) if e.upstream_task in selected)
+            for t in selected
+        }
+        ready = [t for t in selected if waiting[t] == 0]
+        ready.reverse()
+        order: list[Task] = []
+        while ready:
+            t = ready.pop()
+            order.append(t)
+            newly = []
+            for e in self._edges_from.get(t, ()):
+                d = e.downstream_task
+                if d in waiting:
+                    waiting[d] -= 1
+                    if waiting[d] == 0:
+                        newly.append(d)
+            ready.extend(reversed(newly))
+        if len(order) != len(selected):
+            raise ValueError(f"Flow '{self.name}' has a cycle; it cannot be sorted.")
+        result = tuple(order)
+        if root_tasks is None:
+            self._sorted = result
+        return result
+
+    # -- changing the graph ------------------------------------------------------------
+    def _changed(self) -> None:
+        self._sorted = None
+
+    def add_task(self, task: Task) -> Task:
+        """Add ``task`` (adding it twice does nothing) and return it.
+
+        Raises:
+            TypeError: when ``task`` is not a Task.
+            ValueError: when its slug or parameter name is already used in this flow.
+        """
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"Flow '{self.name}' can only hold tasks; got {task!r} "
+                f"({type(task).__name__}). Wrap functions with @task."
+            )
+        if task in self._tasks:
+            return task
+        if task.slug is not None:
+            if task.slug in self._slugs:
+                raise ValueError(
+                    f"Flow '{self.name}' already has a task with slug {task.slug!r}; "
+                    "slugs must be unique."
+                )
+            self._slugs[task.slug] = task
+        if isinstance(task, Parameter):
+            self._parameters[task.name] = task
+        self._tasks[task] = None
+        self._changed()
+        return task
+
+    def add_edge(
+        self,
+        upstream_task: Task,
+        downstream_task: Task,
+        key: str | None = None,
+        mapped: bool = False,
+        validate: bool | None = None,
+    ) -> Edge:
+        """Make ``downstream_task`` depend on ``upstream_task``.
+
+        Args:
+            upstream_task: the task that runs first.
+            downstream_task: the task that runs after it.
+            key: pass the upstream result as this argument of ``downstream_task.run``.
+            mapped: run ``downstream_task`` once per item of the upstream result.
+            validate: accepted for compatibility; every edge is always checked.
+
+        Returns:
+            The edge.
+
+        Raises:
+            TypeError: when either end is not a Task.
+            ValueError: when the key is not an argument of ``run``, is already bound,
+                or the edge would close a cycle.
+        """
+        for role, t in (("upstream_task", upstream_task), ("downstream_task", downstream_task)):
+            if not isinstance(t, Task):
+                raise TypeError(f"add_edge: {role} must be a Task, got {t!r} ({type(t).__name__}).")
+        if key is not None:
+            self._check_new_key(downstream_task, key)
+        if upstream_task is downstream_task:
+            raise ValueError(f"Task '{upstream_task.name}' cannot depend on itself.")
+        edge = Edge(upstream_task, downstream_task, key=key, mapped=mapped)
+        if edge in self._edges:
+            return edge
+        self.add_task(upstream_task)
+        self.add_task(downstream_task)
+        self._check_no_cycle(upstream_task, downstream_task)
+        self._edges[edge] = None
+        self._edges_to.setdefault(downstream_task, []).append(edge)
+        self._edges_from.setdefault(upstream_task, []).append(edge)
+        self._changed()
+        return edge
+
+    def _check_new_key(self, task: Task, key: str) -> None:
+        sig = task.run_signature
+        if not sig.var_keyword and key not in sig.names:
+            raise ValueError(
+                f"Task '{task.name}' has no run() argument named {key!r}; "
+                f"its arguments are: {', '.join(sig.names) or '(none)'}."
+            )
+        bound = any(
+            e.key == key for e in self._edges_to.get(task, ())
+        ) or key in self.constants.get(task, {})
+        if bound:
+            raise ValueError(
+                f"Task '{task.name}' already has an input bound to {key!r}; "
+                "each argument takes one upstream task or value."
+            )
+
+    def _check_no_cycle(self, upstream: Task, downstream: Task) -> None:
+        # A new edge closes a cycle only if upstream is reachable from downstream.
+        # Most edges point at a task with no downstream yet, so this is O(1) there.
+        if not self._edges_from.get(downstream):
+            return
+        parent: dict[Task, Task | None] = {downstream: None}
+        stack = [downstream]
+        while stack:
+            t = stack.pop()
+            for e in self._edges_from.get(t, ()):
+                d = e.downstream_task
+                if d in parent:
+                    continue
+                parent[d] = t
+                if d is upstream:
+                    path = [d]
+                    while parent[path[-1]] is not None:
+                        path.append(parent[path[-1]])  # type: ignore[arg-type]
+                    names = " -> ".join(x.name for x in reversed(path))
+                    raise ValueError(
+                        f"Adding the edge {upstream.name} -> {downstream.name} would create "
+                        f"a cycle ({names} -> {downstream.name}); flows must be acyclic."
+                    )
+                stack.append(d)
+
+    def set_dependencies(
+        self,
+        task: Task,
+        upstream_tasks: Iterable[Any] | None = None,
+        downstream_tasks: Iterable[Task] | None = None,
+        keyword_tasks: Mapping[str, Any] | None = None,
+        mapped: bool = False,
+        validate: bool | None = None,
+    ) -> None:
+        """Add ``task`` with its dependencies.
+
+        Args:
+            task: the task.
+            upstream_tasks: tasks that must finish first (state-only edges).
+            downstream_tasks: tasks that run after it (state-only edges).
+            keyword_tasks: inputs by ``run`` argument name; tasks become keyed edges,
+                collections holding tasks become collection tasks, other values become
+                constant inputs.
+            mapped: map ``task`` over every keyword input not wrapped in ``unmapped``.
+            validate: accepted for compatibility; every change is always checked.
+        """
+        from lockgate.tasks.core.constants import Constant
+
+        self.add_task(task)
+        for up in upstream_tasks or ():
+            self.add_edge(as_task(up, flow=self), task)
+        for down in downstream_tasks or ():
+            self.add_edge(task, as_task(down, flow=self))
+        for key, value in (keyword_tasks or {}).items():
+            is_mapped = mapped and not isinstance(value, unmapped)
+            if isinstance(value, unmapped):
+                value = value.task
+            if contains_task(value):
+                self.add_edge(as_task(value, flow=self), task, key=key, mapped=is_mapped)
+            elif is_mapped:
+                self.add_edge(Constant(value), task, key=key, mapped=True)
+            else:
+                self._check_new_key(task, key)
+                self.constants.setdefault(task, {})[key] = value
+
+    def chain(self, *tasks: Task) -> list[Edge]:
+        """Add state-only edges so ``tasks`` run one after the other; return the edges."""
+        return [self.add_edge(a, b) for a, b in zip(tasks, tasks[1:])]
+
+    def update(self, flow: Flow) -> None:
+        """Add every task, edge and constant of ``flow`` to this flow."""
+        for t in flow._tasks:
+            self.add_task(t)
+        for e in flow._edges:
+            self.add_edge(e.upstream_task, e.downstream_task, key=e.key, mapped=e.mapped)
+        for t, values in flow.constants.items():
+            self.constants.setdefault(t, {}).update(values)
+
+    def replace(self, old: Task, new: Task, validate: bool = True) -> None:
+        """Put ``new`` wherever ``old`` is: its edges, constants and reference status.
+
+        Raises:
+            ValueError: when ``old`` is not in the flow.
+        """
+        if old not in self._tasks:
+            raise ValueError(f"Task '{old.name}' is not in flow '{self.name}'; nothing to replace.")
+        edges = list(self._edges)
+        refs = {new if t is old else t for t in self._reference_tasks}
+        constants = {(new if t is old else t): v for t, v in self.constants.items()}
+        tasks = [new if t is old else t for t in self._tasks]
+        self._reset()
+        for t in tasks:
+            self.add_task(t)
+        self.constants = constants
+        for e in edges:
+            up = new if e.upstream_task is old else e.upstream_task
+            down = new if e.downstream_task is old else e.downstream_task
+            self.add_edge(up, down, key=e.key, mapped=e.mapped)
+        self._reference_tasks = refs
+        if validate:
+            self.validate()
+
+    def _reset(self) -> None:
+        self._tasks, self._edges = {}, {}
+        self._edges_to, self._edges_from = {}, {}
+        self._slugs, self._parameters = {}, {}
+        self.constants = {}
+        self._changed()
+
+    def copy(self) -> Flow:
+        """Return a new flow with the same tasks, edges, constants and settings."""
+        new = Flow(
+            self.name,
+            schedule=self.schedule,
+            state_handlers=self.state_handlers,
+            on_failure=self.on_failure,
+            result_handler=self.result_handler,
+        )
+        new.update(self)
+        new._reference_tasks = set(self._reference_tasks)
+        return new
+
+    def validate(self) -> None:
+        """Check the whole flow.
+
+        Raises:
+            ValueError: when an edge or reference task points outside the flow, or the
+                flow has a cycle.
+        """
+        for e in self._edges:
+            for t in (e.upstream_task, e.downstream_task):
+                if t not in self._tasks:
+                    raise ValueError(
+                        f"Edge {e} refers to task '{t.name}', which is not in the flow."
+                    )
+        for t in self._reference_tasks:
+            if t not in self._tasks:
+                raise ValueError(f"Reference task '{t.name}' is not in flow '{self.name}'.")
+        self._sorted = None
+        self.sorted_tasks()
+
+    # -- running -----------------------------------------------------------------------
+    def run(self, parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> State:
+        """Run the flow now and return its final state.
+
+        The state's ``result`` maps every task to its state. The call returns once no
+        task can make progress: retries are waited for (on the clock in force), a
+        Paused task leaves the flow ``Running``.
+
+        Args:
+            parameters: values for the flow's parameters.
+            **kwargs: passed to :meth:`lockgate.engine.flow_runner.FlowRunner.run`
+                (``executor``, ``task_states``, ``start_tasks``, ``context``, ...).
+
+        Raises:
+            ValueError: when a parameter is unknown or a required one is missing.
+        """
+        from lockgate.engine.flow_runner import FlowRunner
+
+        given = dict(parameters or {})
+        unknown = sorted(set(given) - set(self._parameters))
+        if unknown:
+            known = ", ".join(sorted(self._parameters)) or "(none)"
+            raise ValueError(
+                f"Flow '{self.name}' has no parameter named {', '.join(map(repr, unknown))}; "
+                f"its parameters are: {known}."
+            )
+        missing = sorted(n for n, p in self._parameters.items() if p.required and n not in given)
+        if missing:
+            raise ValueError(
+                f"Flow '{self.name}' needs a value for required parameter(s) "
+                f"{', '.join(map(repr, missing))}; pass flow.run(parameters={{...}})."
+            )
+        kwargs.setdefault("return_tasks", self._tasks)
+        return FlowRunner(self).run(parameters=given, **kwargs)
+
+    def visualize(self, flow_state: State | None = None, filename: str | None = None) -> Any:
+        """Draw the flow with Graphviz, tasks coloured by state when ``flow_state`` is given.
+
+        Args:
+            flow_state: a finished flow state whose ``result`` maps tasks to states.
+            filename: write the drawing there (format from the extension: .svg, .png, ...).
+
+        Returns:
+            A :class:`lockgate.utilities.graphviz.Graph` with ``.source`` (DOT text).
+        """
+        from lockgate.utilities.graphviz import draw_flow
+
+        return draw_flow(self, flow_state=flow_state, filename=filename)

@@ -1,0 +1,503 @@
+"""Tasks: the units of work a flow runs.
+
+Subclass :class:`Task` and implement ``run``, or decorate a function with
+:func:`lockgate.task`. Inside ``with Flow(...)``, calling a task copies it and binds
+its inputs (the functional API); outside, wire tasks with ``flow.add_edge`` and
+``flow.set_dependencies`` (the imperative API).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from lockgate.utilities.context import current as _current_context
+
+if TYPE_CHECKING:
+    from lockgate.core.flow import Flow
+    from lockgate.engine.cache_validators import CacheValidator
+    from lockgate.engine.result_handlers import ResultHandler
+    from lockgate.engine.retries import RetryDelay
+    from lockgate.engine.state import State
+
+__all__ = ["RESERVED_ARGUMENTS", "Parameter", "Task"]
+
+RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "mapped", "task_args", "flow"})
+"""Names ``run`` may not use: the functional API takes them as its own keywords."""
+
+_CO_VARARGS = 0x04
+_CO_VARKEYWORDS = 0x08
+
+
+class RunSignature(NamedTuple):
+    """What the engine needs to know about a ``run`` method."""
+
+    names: tuple[str, ...]
+    """Named arguments in order (``self`` excluded)."""
+    required: frozenset[str]
+    """Arguments without a default."""
+    var_keyword: bool
+    """Whether ``run`` accepts ``**kwargs`` (any key is then a valid input)."""
+
+
+def run_signature(fn: Callable[..., Any], owner: str, skip_first: bool) -> RunSignature:
+    """Read ``fn``'s arguments and refuse what a task's ``run`` may not have.
+
+    Args:
+        fn: the ``run`` function (or the function given to ``@task``).
+        owner: the task or class name, repeated in errors.
+        skip_first: drop the first argument (``self`` of a method).
+
+    Raises:
+        ValueError: when ``fn`` takes ``*args`` or uses a reserved argument name.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        count = code.co_argcount + code.co_kwonlyargcount
+        names = list(code.co_varnames[:count])
+        has_varargs = bool(code.co_flags & _CO_VARARGS)
+        var_keyword = bool(code.co_flags & _CO_VARKEYWORDS)
+        n_defaults = len(getattr(fn, "__defaults__", None) or ())
+        kw_defaults = getattr(fn, "__kwdefaults__", None) or {}
+        positional = names[: code.co_argcount]
+        required = set(positional[: len(positional) - n_defaults])
+        required |= {n for n in names[code.co_argcount :] if n not in kw_defaults}
+    else:  # builtins, partials and other callables: fall back to inspect (slow, rare)
+        import inspect
+
+        params = list(inspect.signature(fn).parameters.values())
+        names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        has_varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+        var_keyword = any(p.kind is p.VAR_KEYWORD for p in params)
+        required = {p.name for p in params if p.default is p.empty and p.name in names}
+    if skip_first and names:
+        required.discard(names[0])
+        names = names[1:]
+    if has_varargs:
+        raise ValueError(
+            f"{owner}.run() takes *args, which a task cannot: every input is bound by name. "
+            "Use named arguments (or **kwargs)."
+        )
+    reserved = RESERVED_ARGUMENTS.intersection(names)
+    if reserved:
+        raise ValueError(
+            f"{owner}.run() uses the reserved argument name(s) {sorted(reserved)}; "
+            f"rename them: {sorted(RESERVED_ARGUMENTS)} are keywords of the functional API."
+        )
+    return RunSignature(tuple(names), frozenset(required), var_keyword)
+
+
+class Task:
+    """A unit of work. Subclasses implement ``run(**inputs)``.
+
+    Args:
+        name: a display name (defaults to the class name).
+        slug: a unique identifier within a flow (defaults to ``name-N``).
+        tags: labels for the task; ``with lockgate.tags(...)`` adds more.
+        max_retries: how many times to retry after a failure.
+        retry_delay: a ``timedelta`` or an
+            :class:`~lockgate.engine.retries.ExponentialBackoff`; required when
+            ``max_retries > 0``.
+        timeout: seconds the task may run before it ends ``TimedOut``.
+        trigger: decides from upstream states whether the task runs (default
+            :func:`~lockgate.triggers.all_successful`).
+        skip_on_upstream_skip: skip this task when any upstream was skipped, without
+            consulting the trigger.
+        cache_for: how long a successful result may be reused.
+        cache_validator: decides whether a cached result is still valid (default
+            ``duration_only`` with ``cache_for``, ``never_use`` without).
+        checkpoint: store the result through ``result_handler`` when the task succeeds.
+        result_handler: how to store results of this task.
+        state_handlers: callables ``handler(task, old_state, new_state)`` run on every
+            state change; one may return a replacement state.
+        on_failure: a callable ``on_failure(task, state)`` run for every failed state.
+
+    Raises:
+        ValueError: for ``max_retries > 0`` without ``retry_delay``, a negative
+            ``max_retries`` or a non-positive ``timeout``.
+        TypeError: for a trigger, handler or ``on_failure`` that is not callable, or a
+            ``cache_for`` that is not a ``timedelta``.
+    """
+
+    run_signature: RunSignature
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run_signature = run_signature(cls.__dict__["run"], cls.__name__, skip_first=True)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        slug: str | None = None,
+        tags: Iterable[str] | None = None,
+        max_retries: int = 0,
+        retry_delay: timedelta | RetryDelay | None = None,
+        timeout: float | None = None,
+        trigger: Callable[[Any], bool] | None = None,
+        skip_on_upstream_skip: bool = True,
+        cache_for: timedelta | None = None,
+        cache_validator: CacheValidator | None = None,
+        checkpoint: bool | None = None,
+        result_handler: ResultHandler | None = None,
+        state_handlers: Iterable[Callable[[Task, State, State], State | None]] | None = None,
+        on_failure: Callable[[Task, State], None] | None = None,
+    ) -> None:
+        from lockgate import triggers
+        from lockgate.engine import cache_validators
+
+        self.name: str = type(self).__name__ if name is None else name
+        self.slug = slug
+        self.tags: set[str] = set(tags or ()) | set(_current_context().get("tags", ()))
+        owner = f"Task '{self.name}'"
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(
+                f"{owner}: max_retries must be a whole number >= 0, not {max_retries!r}."
+            )
+        if max_retries > 0 and retry_delay is None:
+            raise ValueError(
+                f"{owner}: max_retries={max_retries} needs a retry_delay, "
+                "e.g. retry_delay=timedelta(seconds=10)."
+            )
+        if retry_delay is not None and not (
+            isinstance(retry_delay, timedelta) or hasattr(retry_delay, "delay_for")
+        ):
+            raise TypeError(
+                f"{owner}: retry_delay must be a timedelta or an ExponentialBackoff, "
+                f"not {type(retry_delay).__name__}."
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise ValueError(
+                f"{owner}: timeout must be a positive number of seconds, not {timeout!r}."
+            )
+        if trigger is not None and not callable(trigger):
+            raise TypeError(
+                f"{owner}: trigger must be callable, like lockgate.triggers.all_successful; "
+                f"got {trigger!r}."
+            )
+        if cache_for is not None and not isinstance(cache_for, timedelta):
+            raise TypeError(
+                f"{owner}: cache_for must be a timedelta, not {type(cache_for).__name__}."
+            )
+        handlers = list(state_handlers or ())
+        for handler in handlers:
+            if not callable(handler):
+                raise TypeError(f"{owner}: state handler {handler!r} is not callable.")
+        if on_failure is not None and not callable(on_failure):
+            raise TypeError(f"{owner}: on_failure must be callable, got {on_failure!r}.")
+
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self.trigger: Callable[[Any], bool] = trigger or triggers.all_successful
+        self.skip_on_upstream_skip = skip_on_upstream_skip
+        self.cache_for = cache_for
+        self.cache_validator: CacheValidator = cache_validator or (
+            cache_validators.duration_only if cache_for is not None else cache_validators.never_use
+        )
+        self.checkpoint = checkpoint
+        self.result_handler = result_handler
+        self.state_handlers: list[Callable[[Task, State, State], State | None]] = handlers
+        self.on_failure = on_failure
+
+    def __repr__(self) -> str:
+        return f"<Task: {self.name}>"
+
+    # == stays identity (the default); operators below build new tasks instead.
+    __hash__ = object.__hash__
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The work itself; subclasses override it with named arguments (never ``*args``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement run(); subclass Task and define run()."
+        )
+
+    # -- copying and binding ----------------------------------------------------------
+    def copy(self, **task_args: Any) -> Task:
+        """Return a shallow copy, with ``task_args`` replacing attributes.
+
+        Raises:
+            AttributeError: when a key of ``task_args`` is not an attribute of the task.
+        """
+        new = copy.copy(self)
+        new.tags = set(self.tags)
+        new.state_handlers = list(self.state_handlers)
+        for attr, value in task_args.items():
+            if not hasattr(new, attr):
+                raise AttributeError(
+                    f"task_args: Task '{self.name}' has no attribute {attr!r} to override."
+                )
+            setattr(new, attr, value)
+        return new
+
+    def __call__(
+        self,
+        *args: Any,
+        mapped: bool = False,
+        task_args: Mapping[str, Any] | None = None,
+        upstream_tasks: Iterable[Any] | None = None,
+        flow: Flow | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Copy this task into the active flow and bind its inputs (functional API).
+
+        Args:
+            *args: inputs bound to ``run``'s arguments in order.
+            mapped: map over every input not wrapped in :func:`~lockgate.unmapped`.
+            task_args: attributes of the copy to override, e.g. ``{"name": "b"}``.
+            upstream_tasks: tasks that must finish first without passing a value.
+            flow: the flow to bind into (default: the ``with Flow(...)`` block).
+            **kwargs: inputs bound by name.
+
+        Returns:
+            The new, bound copy.
+        """
+        new = self.copy(**(task_args or {}))
+        new.bind(*args, mapped=mapped, upstream_tasks=upstream_tasks, flow=flow, **kwargs)
+        return new
+
+    def bind(
+        self,
+        *args: Any,
+        mapped: bool = False,
+        upstream_tasks: Iterable[Any] | None = None,
+        flow: Flow | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Bind inputs to this very task (no copy) in the active flow.
+
+        Raises:
+            ValueError: when there is no active flow and none is given.
+            TypeError: when arguments do not fit ``run``'s signature.
+        """
+        flow = _active_flow(flow, self)
+        sig = self.run_signature
+        if len(args) > len(sig.names):
+            raise TypeError(
+                f"Task '{self.name}' takes {len(sig.names)} input(s) "
+                f"({', '.join(sig.names) or 'none'}) but {len(args)} were given."
+            )
+        inputs = dict(zip(sig.names, args))
+        for key, value in kwargs.items():
+            if key in inputs:
+                raise TypeError(f"Task '{self.name}' got two values for input {key!r}.")
+            inputs[key] = value
+        flow.set_dependencies(
+            self, upstream_tasks=upstream_tasks, keyword_tasks=inputs, mapped=mapped
+        )
+        return self
+
+    def map(
+        self,
+        *args: Any,
+        upstream_tasks: Iterable[Any] | None = None,
+        flow: Flow | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Copy this task and map it over its inputs: one child run per item.
+
+        Inputs wrapped in :func:`~lockgate.unmapped` are passed whole to every child.
+        """
+        return self(*args, mapped=True, upstream_tasks=upstream_tasks, flow=flow, **kwargs)
+
+    # -- dependencies ------------------------------------------------------------------
+    def set_dependencies(
+        self,
+        flow: Flow | None = None,
+        upstream_tasks: Iterable[Any] | None = None,
+        downstream_tasks: Iterable[Task] | None = None,
+        keyword_tasks: Mapping[str, Any] | None = None,
+        mapped: bool = False,
+    ) -> None:
+        """Add dependencies of this task to ``flow`` (see :meth:`Flow.set_dependencies`)."""
+        _active_flow(flow, self).set_dependencies(
+            self,
+            upstream_tasks=upstream_tasks,
+            downstream_tasks=downstream_tasks,
+            keyword_tasks=keyword_tasks,
+            mapped=mapped,
+        )
+
+    def set_upstream(
+        self, task: Any, flow: Flow | None = None, key: str | None = None, mapped: bool = False
+    ) -> None:
+        """Make ``task`` run before this one (passing its result as ``key`` if given)."""
+        if key is None:
+            self.set_dependencies(flow=flow, upstream_tasks=[task], mapped=mapped)
+        else:
+            self.set_dependencies(flow=flow, keyword_tasks={key: task}, mapped=mapped)
+
+    def set_downstream(
+        self, task: Task, flow: Flow | None = None, key: str | None = None, mapped: bool = False
+    ) -> None:
+        """Make ``task`` run after this one (receiving its result as ``key`` if given)."""
+        task.set_upstream(self, flow=flow, key=key, mapped=mapped)
+
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        """Describe ``run``'s inputs: ``{name: {"required": bool, "type": annotation}}``."""
+        annotations = getattr(self.run, "__annotations__", {})
+        sig = self.run_signature
+        return {
+            name: {"required": name in sig.required, "type": annotations.get(name, Any)}
+            for name in sig.names
+        }
+
+    def outputs(self) -> Any:
+        """The return annotation of ``run`` (``Any`` when there is none)."""
+        return getattr(self.run, "__annotations__", {}).get("return", Any)
+
+    # -- operators: each builds a new task in the active flow --------------------------
+    def _op(self, name: str, *args: Any) -> Task:
+        from lockgate.tasks.core import operators
+
+        op: Task = getattr(operators, name)()
+        return op.bind(*args)
+
+    def __getitem__(self, key: Any) -> Task:
+        return self._op("GetItem", self, key)
+
+    def __add__(self, other: Any) -> Task:
+        return self._op("Add", self, other)
+
+    def __radd__(self, other: Any) -> Task:
+        return self._op("Add", other, self)
+
+    def __sub__(self, other: Any) -> Task:
+        return self._op("Sub", self, other)
+
+    def __rsub__(self, other: Any) -> Task:
+        return self._op("Sub", other, self)
+
+    def __mul__(self, other: Any) -> Task:
+        return self._op("Mul", self, other)
+
+    def __rmul__(self, other: Any) -> Task:
+        return self._op("Mul", other, self)
+
+    def __truediv__(self, other: Any) -> Task:
+        return self._op("Div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Task:
+        return self._op("Div", other, self)
+
+    def __floordiv__(self, other: Any) -> Task:
+        return self._op("FloorDiv", self, other)
+
+    def __rfloordiv__(self, other: Any) -> Task:
+        return self._op("FloorDiv", other, self)
+
+    def __mod__(self, other: Any) -> Task:
+        return self._op("Mod", self, other)
+
+    def __rmod__(self, other: Any) -> Task:
+        return self._op("Mod", other, self)
+
+    def __pow__(self, other: Any) -> Task:
+        return self._op("Pow", self, other)
+
+    def __rpow__(self, other: Any) -> Task:
+        return self._op("Pow", other, self)
+
+    def __and__(self, other: Any) -> Task:
+        return self._op("And", self, other)
+
+    def __rand__(self, other: Any) -> Task:
+        return self._op("And", other, self)
+
+    def __gt__(self, other: Any) -> Task:
+        return self._op("GreaterThan", self, other)
+
+    def __ge__(self, other: Any) -> Task:
+        return self._op("GreaterThanOrEqual", self, other)
+
+    def __lt__(self, other: Any) -> Task:
+        return self._op("LessThan", self, other)
+
+    def __le__(self, other: Any) -> Task:
+        return self._op("LessThanOrEqual", self, other)
+
+    def is_equal(self, other: Any) -> Task:
+        """A task returning ``self == other`` (``==`` itself compares task identity)."""
+        return self._op("Equal", self, other)
+
+    def is_not_equal(self, other: Any) -> Task:
+        """A task returning ``self != other``."""
+        return self._op("NotEqual", self, other)
+
+    def not_(self) -> Task:
+        """A task returning ``not self``."""
+        return self._op("Not", self)
+
+    def __or__(self, other: Task) -> Task:
+        """``a | b``: b runs after a (a state-only dependency); returns b."""
+        self.set_downstream(other)
+        return other
+
+    def __ror__(self, other: Task) -> Task:
+        self.set_upstream(other)
+        return self
+
+
+Task.run_signature = RunSignature((), frozenset(), False)
+
+
+def _active_flow(flow: Flow | None, task: Task) -> Flow:
+    if flow is not None:
+        return flow
+    active: Flow | None = _current_context().get("flow")
+    if active is None:
+        raise ValueError(
+            f"Task '{task.name}' was called outside a flow. Call it inside "
+            "`with Flow('name') as flow:` or pass flow=... explicitly."
+        )
+    return active
+
+
+class Parameter(Task):
+    """A root task whose value comes from the run's ``parameters``.
+
+    Args:
+        name: the parameter's name; unique within a flow.
+        default: the value used when the run gives none; giving a default makes the
+            parameter optional.
+        required: whether a run must give a value.
+        tags: labels for the task.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        required: bool = True,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        if default is not None:
+            required = False
+        self.default = default
+        self.required = required
+        super().__init__(name=name, slug=name, tags=tags)
+
+    def __repr__(self) -> str:
+        return f"<Parameter: {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Task:
+        raise TypeError(
+            f"Parameter '{self.name}' cannot be called; pass it to other tasks as an input."
+        )
+
+    def run(self) -> Any:
+        from lockgate.engine import signals
+
+        parameters = _current_context().get("parameters") or {}
+        if self.name in parameters:
+            return parameters[self.name]
+        if self.required:
+            raise signals.FAIL(
+                f"Parameter '{self.name}' is required but no value was given; "
+                f"pass it as flow.run(parameters={{'{self.name}': ...}})."
+            )
+        return self.default

@@ -1,0 +1,85 @@
+"""Cache validators: decide whether a ``Cached`` state may be reused.
+
+A validator is ``validator(state, inputs, parameters) -> bool``: ``state`` is the
+Cached state, ``inputs`` the inputs the task would run with now, ``parameters`` the
+run's parameters. Every validator except ``never_use`` also checks expiry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lockgate.engine.state import Cached
+from lockgate.utilities import clock
+
+__all__ = [
+    "CacheValidator",
+    "all_inputs",
+    "all_parameters",
+    "duration_only",
+    "never_use",
+    "partial_inputs_only",
+    "partial_parameters_only",
+]
+
+CacheValidator = Callable[[Cached, dict[str, Any], dict[str, Any]], bool]
+
+
+def never_use(state: Cached, inputs: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """Never reuse a cached result (the default when a task has no ``cache_for``)."""
+    return False
+
+
+def duration_only(state: Cached, inputs: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """Reuse the result until it expires, whatever the inputs and parameters."""
+    expiration = state.cached_result_expiration
+    return expiration is None or expiration > clock.now()
+
+
+def all_inputs(state: Cached, inputs: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """Reuse the result while unexpired and the inputs are equal to the cached ones."""
+    return duration_only(state, inputs, parameters) and (state.cached_inputs or {}) == inputs
+
+
+def all_parameters(state: Cached, inputs: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """Reuse the result while unexpired and the flow parameters are equal."""
+    return duration_only(state, inputs, parameters) and (state.cached_parameters or {}) == (
+        parameters or {}
+    )
+
+
+def _partial(kind: str, validate_on: Iterable[str] | None) -> CacheValidator:
+    names = None if validate_on is None else frozenset(validate_on)
+
+    def validator(state: Cached, inputs: dict[str, Any], parameters: dict[str, Any]) -> bool:
+        if not duration_only(state, inputs, parameters):
+            return False
+        cached = (state.cached_inputs if kind == "inputs" else state.cached_parameters) or {}
+        current = (inputs if kind == "inputs" else parameters) or {}
+        keys = set(cached) | set(current) if names is None else names
+        return all(cached.get(k, _MISSING) == current.get(k, _MISSING) for k in keys)
+
+    validator.__name__ = f"partial_{kind}_only"
+    return validator
+
+
+_MISSING = object()
+
+
+def partial_inputs_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
+    """Build a validator comparing only the inputs named in ``validate_on``.
+
+    Args:
+        validate_on: input names to compare; None compares all inputs.
+    """
+    return _partial("inputs", validate_on)
+
+
+def partial_parameters_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
+    """Build a validator comparing only the parameters named in ``validate_on``.
+
+    Args:
+        validate_on: parameter names to compare; None compares all parameters.
+    """
+    return _partial("parameters", validate_on)

@@ -1,0 +1,30 @@
+"""LocalExecutor: run every task inline, in the calling thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lockgate.engine.executors.base import Executor
+
+__all__ = ["LocalExecutor"]
+
+
+class LocalExecutor(Executor):
+    """Run each task inline, one at a time, in the calling thread (the default).
+
+    The easiest executor to debug: a breakpoint in a task stops the whole run.
+    Timeouts are soft: the task is marked ``TimedOut`` and its call is abandoned in a
+    daemon thread.
+    """
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` now and return its result (already "done")."""
+        return fn(*args, **kwargs)
+
+    def wait(self, futures: Any) -> Any:
+        """Results are computed at submit time, so return them unchanged."""
+        return futures
+
+    def __repr__(self) -> str:
+        return "LocalExecutor()"

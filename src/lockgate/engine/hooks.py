@@ -1,0 +1,34 @@
+"""Lifecycle hooks: how progress bars, run stores and dashboards follow a run.
+
+Subclass :class:`RunHooks`, override what you need, and pass instances to
+``flow.run(hooks=[...])`` (or ``FlowRunner.run``). The engine calls them from its
+scheduling loop; it never imports what subscribes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lockgate.core.flow import Flow
+    from lockgate.core.task import Task
+    from lockgate.engine.state import State
+
+__all__ = ["RunHooks"]
+
+
+class RunHooks:
+    """No-op base class for run listeners; every method may be overridden."""
+
+    def flow_run_started(self, flow: Flow, state: State, context: dict[str, Any]) -> None:
+        """The flow run entered ``state`` (Running); ``context`` is the run context."""
+
+    def task_state_changed(self, task: Task, old: State, new: State) -> None:
+        """``task`` moved from ``old`` to ``new``.
+
+        ``lockgate.context`` holds the task's context (``task_slug``, ``map_index``, ...)
+        while this is called. It is called on the task's own thread, so keep it quick.
+        """
+
+    def flow_run_finished(self, flow: Flow, state: State) -> None:
+        """The flow run ended with ``state`` (which may be Running if tasks are Paused)."""

@@ -1,0 +1,551 @@
+"""TaskRunner: takes one task from its current state to its next one.
+
+``TaskRunner.run`` is a fixed pipeline of public steps, each a method that can be
+tested or overridden on its own. A step either returns the (possibly new) state or
+raises :class:`~lockgate.engine.signals.ENDRUN` to stop the pipeline with a state:
+
+1. :meth:`~TaskRunner.initialize_run`: unwrap meta states, set the run count.
+2. :meth:`~TaskRunner.check_task_is_ready`: only Pending-family states go on.
+3. :meth:`~TaskRunner.check_task_reached_start_time`: wait for a future start time.
+4. :meth:`~TaskRunner.check_upstream_finished`: every upstream must be finished.
+5. :meth:`~TaskRunner.run_mapped_task`: a task with a mapped edge runs its children.
+6. :meth:`~TaskRunner.check_upstream_skipped`: skip propagation.
+7. :meth:`~TaskRunner.get_task_inputs`: gather inputs from upstream results.
+8. :meth:`~TaskRunner.check_task_is_cached`: reuse a valid cached result.
+9. :meth:`~TaskRunner.check_task_trigger`: the trigger decides.
+10. :meth:`~TaskRunner.set_task_to_running`.
+11. :meth:`~TaskRunner.get_task_run_state`: call ``task.run`` under the timeout.
+12. :meth:`~TaskRunner.cache_result`: keep a Cached state when ``cache_for`` is set.
+13. :meth:`~TaskRunner.check_for_retry`: schedule a retry for a failure.
+
+This is the hottest code in lockgate: it runs once per task, so it stays plain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from lockgate.engine import signals
+from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.local import LocalExecutor
+from lockgate.engine.result import NoResult, Result
+from lockgate.engine.retries import delay_for
+from lockgate.engine.signals import ENDRUN
+from lockgate.engine.state import (
+    Cached,
+    Failed,
+    Finished,
+    Mapped,
+    MetaState,
+    Paused,
+    Pending,
+    Resume,
+    Retrying,
+    Running,
+    Scheduled,
+    Skipped,
+    State,
+    Success,
+    TimedOut,
+    TriggerFailed,
+)
+from lockgate.triggers import UpstreamStates
+from lockgate.utilities import clock
+from lockgate.utilities import context as ctx
+
+if TYPE_CHECKING:
+    from lockgate.core.edge import Edge
+    from lockgate.core.task import Task
+    from lockgate.engine.result_handlers import ResultHandler
+
+__all__ = ["ENDRUN", "TaskRunner"]
+
+RunnerStateHandler = Callable[["TaskRunner", State, State], "State | None"]
+_log = logging.getLogger("lockgate.engine.task_runner")
+
+# In-process store of Cached states, so `cache_for` works across runs in one process.
+_CACHES: dict[tuple[Any, ...], Cached] = {}
+
+
+class TaskRunner:
+    """Runs one task (or one mapped child) through the pipeline above.
+
+    Args:
+        task: the task to run.
+        state_handlers: callables ``handler(runner, old_state, new_state)`` called
+            after the task's own handlers on every state change.
+        result_handler: the handler used to checkpoint results when the task has none.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        state_handlers: Iterable[RunnerStateHandler] | None = None,
+        result_handler: ResultHandler | None = None,
+    ) -> None:
+        self.task = task
+        self.state_handlers: list[RunnerStateHandler] = list(state_handlers or ())
+        self.result_handler = result_handler
+
+    def __repr__(self) -> str:
+        return f"<TaskRunner: {self.task.name}>"
+
+    # -- the pipeline --------------------------------------------------------------------
+    def run(
+        self,
+        state: State | None = None,
+        upstream_states: Mapping[Edge, State] | None = None,
+        context: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
+        ignore_trigger: bool = False,
+    ) -> State:
+        """Run the task once and return its new state.
+
+        Args:
+            state: the task's current state (default ``Pending()``).
+            upstream_states: each upstream edge and its upstream task's state.
+            context: values added to ``lockgate.context`` for this run.
+            executor: runs mapped children and enforces the timeout (default inline).
+            ignore_trigger: run regardless of upstream states and trigger, as for a
+                flow run's ``start_tasks`` or an approved ``manual_only`` task.
+
+        Returns:
+            The new state. Exceptions from task code never escape, unless
+            ``lockgate.utilities.debug.raise_on_exception`` is active.
+        """
+        task = self.task
+        upstream = upstream_states or {}
+        values = {**ctx.current(), **context} if context else dict(ctx.current())
+        for inherited in ("resume", "task_run_count"):  # never from an enclosing run
+            if not (context and inherited in context):
+                values.pop(inherited, None)
+        values["task_name"] = task.name
+        values.setdefault("task_slug", task.slug or task.name)
+        if values.get("map_index") is None:
+            values["task_full_name"] = task.name
+        else:
+            values["task_full_name"] = f"{task.name}[{values['map_index']}]"
+        token = ctx.set_values(values)
+        inputs: dict[str, Any] | None = None
+        try:
+            state, _ = self.initialize_run(state, values)
+            state = self.check_task_is_ready(state)
+            state = self.check_task_reached_start_time(state)
+            if not ignore_trigger:
+                state = self.check_upstream_finished(state, upstream)
+            if values.get("map_index") is None and any(e.mapped for e in upstream):
+                state = self.run_mapped_task(state, upstream, executor, ignore_trigger)
+                raise ENDRUN(state)
+            if not ignore_trigger:
+                state = self.check_upstream_skipped(state, upstream)
+            inputs = self.get_task_inputs(state, upstream)
+            state = self.check_task_is_cached(state, inputs)
+            state = self.check_task_trigger(state, upstream, inputs, ignore_trigger)
+            state = self.set_task_to_running(state, inputs)
+            timeout_handler = (executor or _INLINE).timeout_handler
+            state = self.get_task_run_state(state, inputs, timeout_handler)
+            state = self.cache_result(state, inputs)
+            state = self.check_for_retry(state, inputs)
+        except ENDRUN as end:
+            state = end.state
+        except signals.PrefectStateSignal as sig:  # raised by a trigger
+            state = self._signal_state(state, sig, inputs)
+        except Exception as exc:
+            if values.get("raise_on_exception"):
+                raise
+            state = self._set(
+                state, Failed(f"Unexpected error while running task: {exc!r}", result=exc)
+            )
+        finally:
+            ctx.reset(token)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("Task %r: finished task run with state %r", values["task_full_name"], state)
+        assert state is not None
+        return state
+
+    # -- state changes and handlers -----------------------------------------------------
+    def _set(self, old: State | None, new: State) -> State:
+        """Record the move ``old -> new``: call state handlers, then ``on_failure``."""
+        task = self.task
+        if task.state_handlers or self.state_handlers:
+            new = self.call_state_handlers(old if old is not None else Pending(), new)
+        if task.on_failure is not None and isinstance(new, Failed):
+            task.on_failure(task, new)
+        return new
+
+    def call_state_handlers(self, old: State, new: State) -> State:
+        """Call the task's handlers, then the runner's; each may replace ``new``.
+
+        A handler that raises a signal sets that signal's state; any other exception
+        gives ``Failed("Exception raised while calling state handlers.")``.
+        """
+        try:
+            for handler in self.task.state_handlers:
+                new = handler(self.task, old, new) or new
+            for runner_handler in self.state_handlers:
+                new = runner_handler(self, old, new) or new
+        except signals.PrefectStateSignal as sig:
+            return sig.state
+        except Exception as exc:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            return Failed(f"Exception raised while calling state handlers: {exc!r}", result=exc)
+        return new
+
+    def _signal_state(
+        self, old: State | None, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
+    ) -> State:
+        new = sig.state
+        if isinstance(sig, signals.RETRY):
+            assert isinstance(new, Retrying)
+            run_count = ctx.current().get("task_run_count", 1)
+            if new.run_count is None:
+                new.run_count = run_count
+            if not sig.start_time_given:
+                new.start_time = clock.now() + delay_for(self.task.retry_delay, run_count)
+        if inputs is not None and new.cached_inputs is None and isinstance(new, (Pending, Failed)):
+            new.cached_inputs = inputs
+        return self._set(old, new)
+
+    # -- step 1 ----------------------------------------------------------------------------
+    def initialize_run(
+        self, state: State | None, context: dict[str, Any]
+    ) -> tuple[State, dict[str, Any]]:
+        """Unwrap meta states and set the run count (and ``resume``) in ``context``.
+
+        Returns:
+            The state to start from and the (updated) context dict.
+        """
+        while isinstance(state, MetaState):
+            state = state.state
+        if state is None:
+            state = Pending()
+        if isinstance(state, Retrying):
+            context["task_run_count"] = (state.run_count or 0) + 1
+        else:
+            context.setdefault("task_run_count", 1)
+        if isinstance(state, Resume):
+            context["resume"] = True
+        return state, context
+
+    # -- step 2 ----------------------------------------------------------------------------
+    def check_task_is_ready(self, state: State) -> State:
+        """Let Pending states (and Cached, Mapped for revalidation) through.
+
+        Raises:
+            ENDRUN: with the state unchanged for Paused (unless resuming), Running and
+                every other finished state.
+        """
+        if isinstance(state, Pending):
+            if isinstance(state, Paused) and not ctx.current().get("resume"):
+                raise ENDRUN(state)
+            return state
+        if isinstance(state, (Cached, Mapped)):
+            return state
+        raise ENDRUN(state)
+
+    # -- step 3 ----------------------------------------------------------------------------
+    def check_task_reached_start_time(self, state: State) -> State:
+        """Stop here when a Scheduled state's ``start_time`` is still in the future.
+
+        Raises:
+            ENDRUN: with the state unchanged when it is too early.
+        """
+        if isinstance(state, Scheduled) and state.start_time > clock.now():
+            raise ENDRUN(state)
+        return state
+
+    # -- step 4 ----------------------------------------------------------------------------
+    def check_upstream_finished(self, state: State, upstream_states: Mapping[Edge, State]) -> State:
+        """Stop here, still Pending, while any upstream task (or mapped child) is unfinished.
+
+        Raises:
+            ENDRUN: with the state unchanged.
+        """
+        for st in upstream_states.values():
+            if not isinstance(st, Finished) or (
+                isinstance(st, Mapped) and not all(_is_done(c) for c in st.map_states)
+            ):
+                raise ENDRUN(state)
+        return state
+
+    # -- step 5 ----------------------------------------------------------------------------
+    def run_mapped_task(
+        self,
+        state: State,
+        upstream_states: Mapping[Edge, State],
+        executor: Executor | None,
+        ignore_trigger: bool = False,
+    ) -> State:
+        """Run one child per mapped item and return the parent's ``Mapped`` state.
+
+        Each child goes through the whole pipeline with ``map_index`` set. Inputs are
+        zipped to the shortest mapped input; an empty input gives zero children.
+        Children that end Retrying are retried here, on the clock in force.
+        """
+        children_items: dict[Edge, list[State]] = {}
+        for edge, st in upstream_states.items():
+            if not edge.mapped:
+                continue
+            if isinstance(st, Mapped):
+                children_items[edge] = st.map_states
+                continue
+            if isinstance(st, Skipped):
+                return self._set(
+                    state,
+                    Skipped(
+                        f"Upstream task '{edge.upstream_task.name}' was skipped; "
+                        "there is nothing to map over.",
+                        cached_inputs=state.cached_inputs,
+                    ),
+                )
+            if isinstance(st, Success) and _is_sequence(st.result):
+                children_items[edge] = [Success(result=item) for item in st.result]
+                continue
+            if isinstance(st, Failed) and not ignore_trigger:
+                # Nothing to map over: let the trigger judge the parent as a whole.
+                self.check_task_trigger(state, upstream_states, state.cached_inputs or {}, False)
+            return self._set(
+                state,
+                Failed(
+                    f"Cannot map over the result of upstream task '{edge.upstream_task.name}' "
+                    f"for input {edge.key!r}: a {type(st.result).__name__} is not a sequence.",
+                    cached_inputs=state.cached_inputs,
+                ),
+            )
+        count = min((len(items) for items in children_items.values()), default=0)
+        previous = state.map_states if isinstance(state, Mapped) else []
+        executor = executor or _INLINE
+        child_runner = type(self)(
+            self.task, state_handlers=self.state_handlers, result_handler=self.result_handler
+        )
+        child_states: list[State] = []
+        for i in range(count):
+            if i < len(previous):
+                child_state = previous[i]
+                if ignore_trigger and isinstance(child_state, Paused):
+                    child_state = Resume(cached_inputs=child_state.cached_inputs)
+            else:
+                child_state = Pending(cached_inputs=state.cached_inputs)
+            child_states.append(child_state)
+
+        def child_upstream(i: int) -> dict[Edge, State]:
+            return {
+                e: (children_items[e][i] if e.mapped else st) for e, st in upstream_states.items()
+            }
+
+        todo = list(range(count))
+        while todo:
+            futures = [
+                executor.submit(
+                    child_runner.run,
+                    child_states[i],
+                    child_upstream(i),
+                    {"map_index": i},
+                    executor,
+                    ignore_trigger,
+                )
+                for i in todo
+            ]
+            for i, new in zip(todo, executor.wait(futures)):
+                child_states[i] = new
+            waiting = [i for i in todo if isinstance(child_states[i], Retrying)]
+            if waiting:
+                start = min(child_states[i].start_time for i in waiting)  # type: ignore[attr-defined]
+                clock.sleep((start - clock.now()).total_seconds())
+            todo = waiting
+        return self._set(
+            state,
+            Mapped(
+                f"Mapped {count} child run(s).",
+                map_states=child_states,
+                cached_inputs=state.cached_inputs,
+            ),
+        )
+
+    # -- step 6 ----------------------------------------------------------------------------
+    def check_upstream_skipped(self, state: State, upstream_states: Mapping[Edge, State]) -> State:
+        """Skip the task when any upstream was skipped and ``skip_on_upstream_skip`` is set.
+
+        Raises:
+            ENDRUN: with a Skipped state.
+        """
+        if self.task.skip_on_upstream_skip and upstream_states:
+            for st in UpstreamStates(upstream_states):
+                if isinstance(st, Skipped):
+                    new = Skipped("Upstream task was skipped; skipping this task too.")
+                    raise ENDRUN(self._set(state, new))
+        return state
+
+    # -- step 7 ----------------------------------------------------------------------------
+    def get_task_inputs(
+        self, state: State, upstream_states: Mapping[Edge, State]
+    ) -> dict[str, Any]:
+        """Each keyed edge's upstream result, falling back to the state's ``cached_inputs``."""
+        inputs = dict(state.cached_inputs) if state.cached_inputs else {}
+        for edge, st in upstream_states.items():
+            key = edge.key
+            if key is not None:
+                result = st.result
+                if result is NoResult and st._result is not None:
+                    result = st._result.to_result().value
+                if result is not NoResult or key not in inputs:
+                    inputs[key] = result
+        return inputs
+
+    # -- step 8 ----------------------------------------------------------------------------
+    def check_task_is_cached(self, state: State, inputs: dict[str, Any]) -> State:
+        """Reuse a valid Cached state (given, or kept from an earlier run in this process).
+
+        Raises:
+            ENDRUN: with the Cached state when it is valid.
+        """
+        task = self.task
+        candidate: State | None = state
+        if not isinstance(state, Cached) and task.cache_for is not None:
+            candidate = _CACHES.get(_cache_key(task))
+        if isinstance(candidate, Cached):
+            parameters = ctx.current().get("parameters") or {}
+            if task.cache_validator(candidate, inputs, parameters):
+                raise ENDRUN(self._set(state, candidate) if candidate is not state else state)
+            if candidate is state:
+                return self._set(state, Pending("Cache was invalid; ready to run."))
+        return state
+
+    # -- step 9 ----------------------------------------------------------------------------
+    def check_task_trigger(
+        self,
+        state: State,
+        upstream_states: Mapping[Edge, State],
+        inputs: dict[str, Any] | None = None,
+        ignore_trigger: bool = False,
+    ) -> State:
+        """Call the task's trigger with the upstream states.
+
+        A falsy return fails the task (TriggerFailed); a signal sets its state (PAUSE
+        keeps ``inputs`` in ``cached_inputs``); any other exception gives
+        TriggerFailed("Unexpected error while checking task trigger: ...").
+
+        Raises:
+            ENDRUN: with the resulting state when the task may not run.
+        """
+        if ignore_trigger:
+            return state
+        try:
+            passed = self.task.trigger(UpstreamStates(upstream_states))
+        except signals.PrefectStateSignal as sig:
+            raise ENDRUN(self._signal_state(state, sig, inputs)) from None
+        except Exception as exc:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            new: State = TriggerFailed(
+                f"Unexpected error while checking task trigger: {exc!r}", result=exc
+            )
+            raise ENDRUN(self._set(state, new)) from None
+        if not passed:
+            raise ENDRUN(self._signal_state(state, signals.TRIGGERFAIL("Trigger failed"), inputs))
+        return state
+
+    # -- step 10 ---------------------------------------------------------------------------
+    def set_task_to_running(self, state: State, inputs: dict[str, Any] | None = None) -> State:
+        """Move to ``Running("Starting task run.")``."""
+        return self._set(state, Running("Starting task run."))
+
+    # -- step 11 ---------------------------------------------------------------------------
+    def get_task_run_state(
+        self,
+        state: State,
+        inputs: dict[str, Any],
+        timeout_handler: Callable[..., Any] | None = None,
+    ) -> State:
+        """Call ``task.run(**inputs)`` and turn the outcome into a state.
+
+        A return value gives ``Success("Task run succeeded.")``; a signal gives its
+        state; running past ``task.timeout`` gives ``TimedOut``; any other exception
+        gives ``Failed("Unexpected error: ...")`` with the exception as result.
+        """
+        task = self.task
+        new: State
+        try:
+            if task.timeout is None or timeout_handler is None:
+                value = task.run(**inputs)
+            else:
+                value = timeout_handler(task.run, timeout=task.timeout, **inputs)
+            new = Success("Task run succeeded.", result=value)
+            if task.checkpoint:
+                handler = task.result_handler or self.result_handler
+                if handler is not None:
+                    result = Result(value, handler)
+                    result.store_safe_value()
+                    new._result = result
+        except signals.PrefectStateSignal as sig:
+            return self._signal_state(state, sig, inputs)
+        except TimeoutError as exc:
+            new = TimedOut(
+                f"Task '{task.name}' timed out after {task.timeout} s.",
+                result=exc,
+                cached_inputs=inputs,
+            )
+        except Exception as exc:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            new = Failed(f"Unexpected error: {exc!r}", result=exc, cached_inputs=inputs)
+        return self._set(state, new)
+
+    # -- step 12 ---------------------------------------------------------------------------
+    def cache_result(self, state: State, inputs: dict[str, Any]) -> State:
+        """Turn a Success of a task with ``cache_for`` into a Cached state."""
+        task = self.task
+        if task.cache_for is None or type(state) is not Success:
+            return state
+        cached = Cached(
+            "Task run succeeded; result cached.",
+            result=state.result,
+            cached_inputs=inputs,
+            cached_parameters=ctx.current().get("parameters") or {},
+            cached_result_expiration=clock.now() + task.cache_for,
+        )
+        cached._result = state._result
+        _CACHES[_cache_key(task)] = cached
+        return self._set(state, cached)
+
+    # -- step 13 ---------------------------------------------------------------------------
+    def check_for_retry(self, state: State, inputs: dict[str, Any]) -> State:
+        """Schedule a retry for a failure (not a trigger failure) with retries left."""
+        task = self.task
+        if task.max_retries and isinstance(state, Failed) and not isinstance(state, TriggerFailed):
+            run_count = ctx.current().get("task_run_count", 1)
+            if run_count <= task.max_retries:
+                new = Retrying(
+                    f"Retrying task (after attempt {run_count} of {task.max_retries + 1}).",
+                    start_time=clock.now() + delay_for(task.retry_delay, run_count),
+                    cached_inputs=inputs,
+                    run_count=run_count,
+                )
+                return self._set(state, new)
+        return state
+
+
+def _cache_key(task: Task) -> tuple[Any, ...]:
+    values = ctx.current()
+    return (values.get("flow_name"), values.get("task_slug"), values.get("map_index"))
+
+
+def _is_sequence(value: Any) -> bool:
+    return (
+        hasattr(value, "__len__")
+        and hasattr(value, "__getitem__")
+        and not isinstance(value, (str, bytes, dict))
+    )
+
+
+def _is_done(state: State) -> bool:
+    """Finished, and for a Mapped state every child done too."""
+    if isinstance(state, Mapped):
+        return all(_is_done(c) for c in state.map_states)
+    return isinstance(state, Finished)
+
+
+_INLINE = LocalExecutor()

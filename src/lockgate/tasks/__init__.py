@@ -1,0 +1,1 @@
+"""Ready-made tasks: function tasks, constants, collections, operators, control flow."""
