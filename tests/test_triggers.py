@@ -323,11 +323,6 @@ def test_upstream_states_compares_and_converts_like_a_set() -> None:
     assert isinstance(upstream, collections.abc.Set)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: UpstreamStates does not override _from_iterable, so the Set mixin operators "
-    "(&, |, -, ^) call UpstreamStates(<generator>) and crash with AttributeError",
-)
 @pytest.mark.parametrize("op", ["&", "|", "-", "^"])
 def test_upstream_states_set_operators(op: str) -> None:
     a, b, c = Success(), Failed(), Skipped()
