@@ -113,6 +113,7 @@ class FlowRunner:
             state = self.check_flow_is_pending_or_running(state)
             state = self.check_flow_reached_start_time(state)
             state = self.set_flow_to_running(state, hooks)
+            self.logger.info("Beginning flow run for %r", flow.name)
             for hook in hooks:
                 hook.flow_run_started(flow, state, values)
             handlers = list(task_runner_state_handlers or ())
@@ -184,7 +185,7 @@ class FlowRunner:
         except Exception as exc:
             if ctx.current().get("raise_on_exception"):
                 raise
-            new = Failed(f"Exception raised while calling state handlers: {exc!r}", result=exc)
+            new = Failed("Exception raised while calling state handlers.", result=exc)
         if flow.on_failure is not None and isinstance(new, Failed):
             flow.on_failure(flow, new)
         return new

@@ -24,6 +24,7 @@ This is the hottest code in lockgate: it runs once per task, so it stays plain.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +52,13 @@ from lockgate.engine.state import (
     TimedOut,
     TriggerFailed,
 )
+from lockgate.core.task import Task
 from lockgate.triggers import UpstreamStates
 from lockgate.utilities import clock
 from lockgate.utilities import context as ctx
 
 if TYPE_CHECKING:
     from lockgate.core.edge import Edge
-    from lockgate.core.task import Task
     from lockgate.engine.result_handlers import ResultHandler
 
 __all__ = ["ENDRUN", "TaskRunner"]
@@ -66,7 +67,9 @@ RunnerStateHandler = Callable[["TaskRunner", State, State], "State | None"]
 _log = logging.getLogger("lockgate.engine.task_runner")
 
 # In-process store of Cached states, so `cache_for` works across runs in one process.
-_CACHES: dict[tuple[Any, ...], Cached] = {}
+# Keyed weakly by the task object: two flows with equal names never share entries, and
+# a task that is garbage-collected takes its cache with it.
+_CACHES: weakref.WeakKeyDictionary[Task, dict[int | None, Cached]] = weakref.WeakKeyDictionary()
 
 
 class TaskRunner:
@@ -191,7 +194,7 @@ class TaskRunner:
         except Exception as exc:
             if ctx.current().get("raise_on_exception"):
                 raise
-            return Failed(f"Exception raised while calling state handlers: {exc!r}", result=exc)
+            return Failed("Exception raised while calling state handlers.", result=exc)
         return new
 
     def _signal_state(
@@ -405,7 +408,7 @@ class TaskRunner:
         task = self.task
         candidate: State | None = state
         if not isinstance(state, Cached) and task.cache_for is not None:
-            candidate = _CACHES.get(_cache_key(task))
+            candidate = _CACHES.get(task, {}).get(ctx.current().get("map_index"))
         if isinstance(candidate, Cached):
             parameters = ctx.current().get("parameters") or {}
             if task.cache_validator(candidate, inputs, parameters):
@@ -508,7 +511,7 @@ class TaskRunner:
             cached_result_expiration=clock.now() + task.cache_for,
         )
         cached._result = state._result
-        _CACHES[_cache_key(task)] = cached
+        _CACHES.setdefault(task, {})[ctx.current().get("map_index")] = cached
         return self._set(state, cached)
 
     # -- step 13 ---------------------------------------------------------------------------
@@ -526,11 +529,6 @@ class TaskRunner:
                 )
                 return self._set(state, new)
         return state
-
-
-def _cache_key(task: Task) -> tuple[Any, ...]:
-    values = ctx.current()
-    return (values.get("flow_name"), values.get("task_slug"), values.get("map_index"))
 
 
 def _is_sequence(value: Any) -> bool:
