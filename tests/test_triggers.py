@@ -78,21 +78,21 @@ COLUMNS = [
     "Success+Pending+Running", "Mapped(Success,Failed)", "all Skipped",
 ]
 TRUTH_TABLE = {
-    #                                      none   all_ok all_fl ok+fl  ok+sk  fl+sk  ok+tf  fails  unfin  mapped all_sk  # noqa: E501
-    "all_finished":                       (PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS),  # noqa: E501
-    "always_run":                         (PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS),  # noqa: E501
-    "manual_only":                        (PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE),  # noqa: E501
-    "never_run":                          (PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE),  # noqa: E501
-    "all_successful":                     (PASS,  PASS,  TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL, TFAIL, TFAIL, PASS),  # noqa: E501
-    "all_failed":                         (PASS,  TFAIL, PASS,  TFAIL, TFAIL, TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL),  # noqa: E501
-    "any_successful":                     (PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS,  PASS),  # noqa: E501
-    "any_failed":                         (PASS,  TFAIL, PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  TFAIL, PASS,  TFAIL),  # noqa: E501
-    "not_all_skipped":                    (PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  SKIP),  # noqa: E501
-    "some_successful(at_least=1)":        (TFAIL, PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS,  PASS),  # noqa: E501
-    "some_successful(at_most=0.5)":       (PASS,  TFAIL, PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  PASS,  TFAIL),  # noqa: E501
-    "some_failed(at_least=2)":            (TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL),  # noqa: E501
-    "some_failed(at_most=0.5)":           (PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS,  PASS),  # noqa: E501
-    "some_failed(at_least=1, at_most=1)": (TFAIL, TFAIL, TFAIL, PASS,  TFAIL, PASS,  PASS,  TFAIL, TFAIL, PASS,  TFAIL),  # noqa: E501
+    #                                      none   all_ok all_fl ok+fl  ok+sk  fl+sk  ok+tf  fails  unfin  mapped all_sk
+    "all_finished":                       (PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS),
+    "always_run":                         (PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS),
+    "manual_only":                        (PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE),
+    "never_run":                          (PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE),
+    "all_successful":                     (PASS,  PASS,  TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL, TFAIL, TFAIL, PASS),
+    "all_failed":                         (PASS,  TFAIL, PASS,  TFAIL, TFAIL, TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL),
+    "any_successful":                     (PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS,  PASS),
+    "any_failed":                         (PASS,  TFAIL, PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  TFAIL, PASS,  TFAIL),
+    "not_all_skipped":                    (PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  PASS,  SKIP),
+    "some_successful(at_least=1)":        (TFAIL, PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS,  PASS),
+    "some_successful(at_most=0.5)":       (PASS,  TFAIL, PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  PASS,  TFAIL),
+    "some_failed(at_least=2)":            (TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL, TFAIL, PASS,  TFAIL, TFAIL, TFAIL),
+    "some_failed(at_most=0.5)":           (PASS,  PASS,  TFAIL, PASS,  PASS,  PASS,  PASS,  TFAIL, PASS,  PASS,  PASS),
+    "some_failed(at_least=1, at_most=1)": (TFAIL, TFAIL, TFAIL, PASS,  TFAIL, PASS,  PASS,  TFAIL, TFAIL, PASS,  TFAIL),
 }
 # fmt: on
 
