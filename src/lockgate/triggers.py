@@ -46,6 +46,7 @@ __all__ = [
     "not_all_skipped",
     "some_failed",
     "some_successful",
+    "states_of",
 ]
 
 UpstreamInput = Union["UpstreamStates", Mapping[Any, State], Iterable[State]]
@@ -100,7 +101,13 @@ class UpstreamStates(AbstractSet[State]):
         return f"UpstreamStates({self._states!r})"
 
 
-def _states(upstream_states: UpstreamInput) -> list[State]:
+def states_of(upstream_states: UpstreamInput) -> list[State]:
+    """List the states a trigger sees, from any input a trigger accepts.
+
+    Accepts :class:`UpstreamStates`, an ``{edge: state}`` dict, or a set or list of
+    states; Mapped states are replaced by their children's states. Handy in custom
+    triggers that should also work when called directly.
+    """
     if isinstance(upstream_states, UpstreamStates):
         return upstream_states._states
     if isinstance(upstream_states, Mapping):
@@ -114,7 +121,7 @@ def all_finished(upstream_states: UpstreamInput) -> bool:
     Raises:
         TRIGGERFAIL: when an upstream state is not finished.
     """
-    if all(isinstance(s, Finished) for s in _states(upstream_states)):
+    if all(isinstance(s, Finished) for s in states_of(upstream_states)):
         return True
     raise signals.TRIGGERFAIL(
         "Trigger was 'all_finished' but some of the upstream tasks were not finished."
@@ -150,7 +157,7 @@ def all_successful(upstream_states: UpstreamInput) -> bool:
     Raises:
         TRIGGERFAIL: when an upstream did not succeed.
     """
-    if all(isinstance(s, Success) for s in _states(upstream_states)):
+    if all(isinstance(s, Success) for s in states_of(upstream_states)):
         return True
     raise signals.TRIGGERFAIL("Trigger was 'all_successful' but some of the upstream tasks failed.")
 
@@ -161,7 +168,7 @@ def all_failed(upstream_states: UpstreamInput) -> bool:
     Raises:
         TRIGGERFAIL: when an upstream did not fail.
     """
-    if all(isinstance(s, Failed) for s in _states(upstream_states)):
+    if all(isinstance(s, Failed) for s in states_of(upstream_states)):
         return True
     raise signals.TRIGGERFAIL("Trigger was 'all_failed' but some of the upstream tasks succeeded.")
 
@@ -172,7 +179,7 @@ def any_successful(upstream_states: UpstreamInput) -> bool:
     Raises:
         TRIGGERFAIL: when upstream tasks exist and none succeeded.
     """
-    states = _states(upstream_states)
+    states = states_of(upstream_states)
     if not states or any(isinstance(s, Success) for s in states):
         return True
     raise signals.TRIGGERFAIL(
@@ -186,7 +193,7 @@ def any_failed(upstream_states: UpstreamInput) -> bool:
     Raises:
         TRIGGERFAIL: when upstream tasks exist and none failed.
     """
-    states = _states(upstream_states)
+    states = states_of(upstream_states)
     if not states or any(isinstance(s, Failed) for s in states):
         return True
     raise signals.TRIGGERFAIL("Trigger was 'any_failed' but none of the upstream tasks failed.")
@@ -200,7 +207,7 @@ def not_all_skipped(upstream_states: UpstreamInput) -> bool:
     Raises:
         SKIP: when there are upstream tasks and all of them were skipped.
     """
-    states = _states(upstream_states)
+    states = states_of(upstream_states)
     if states and all(isinstance(s, Skipped) for s in states):
         raise signals.SKIP("All upstream tasks were skipped.")
     return True
@@ -240,7 +247,7 @@ def _counting_trigger(
         )
 
     def trigger(upstream_states: UpstreamInput) -> bool:
-        states = _states(upstream_states)
+        states = states_of(upstream_states)
         hits = sum(1 for s in states if counts(s))
         total = len(states)
         too_few = low is not None and hits < (low * total if isinstance(low, float) else low)

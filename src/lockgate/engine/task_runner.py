@@ -28,6 +28,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lockgate.core.task import Task
 from lockgate.engine import signals
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.executors.local import LocalExecutor
@@ -52,7 +53,6 @@ from lockgate.engine.state import (
     TimedOut,
     TriggerFailed,
 )
-from lockgate.core.task import Task
 from lockgate.triggers import UpstreamStates
 from lockgate.utilities import clock
 from lockgate.utilities import context as ctx

@@ -30,7 +30,7 @@ from lockgate.utilities.context import current as _current_context
 if TYPE_CHECKING:
     from lockgate.core.flow import Flow
 
-__all__ = ["CastBool", "CompareValue", "Merge", "ifelse", "merge", "switch"]
+__all__ = ["CastBool", "CompareValue", "Merge", "ifelse", "merge", "merge_trigger", "switch"]
 
 _NAME_LIMIT = 40
 
@@ -204,22 +204,38 @@ def _input_order(key: str) -> tuple[int, int, str]:
     return (1, 0, key)
 
 
+def merge_trigger(upstream_states: Any) -> bool:
+    """``not_all_skipped``, except that a failed branch fails the merge.
+
+    Without this, the merge of a failed branch would return that branch's exception
+    as a successful value and hide the failure from the flow's final state.
+
+    Raises:
+        TRIGGERFAIL: when any branch failed.
+        SKIP: when every branch was skipped.
+    """
+    failed = [s for s in triggers.states_of(upstream_states) if s.is_failed()]
+    if failed:
+        raise signals.TRIGGERFAIL(f"{len(failed)} merged branch(es) failed; nothing to merge.")
+    return triggers.not_all_skipped(upstream_states)
+
+
 class Merge(Task):
     """Join branches: return the first input that carries a value.
 
     Inputs are taken in argument order (``task_1``, ``task_2``, ...). An input is
     passed over when it is ``NoResult`` (a task Skipped by skip propagation) or a
     :class:`~lockgate.engine.signals.SKIP` signal (a task that raised SKIP itself).
-    The trigger defaults to :func:`~lockgate.triggers.not_all_skipped`, so Merge is
-    Skipped only when every branch was skipped, and ``skip_on_upstream_skip``
-    defaults to False. Usually built by :func:`merge`.
+    The trigger defaults to :func:`merge_trigger`, so Merge is Skipped only when
+    every branch was skipped and TriggerFailed when a branch failed;
+    ``skip_on_upstream_skip`` defaults to False. Usually built by :func:`merge`.
 
     Args:
         **kwargs: any :class:`~lockgate.core.task.Task` argument.
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("trigger", triggers.not_all_skipped)
+        kwargs.setdefault("trigger", merge_trigger)
         kwargs.setdefault("skip_on_upstream_skip", False)
         super().__init__(**kwargs)
 

@@ -15,13 +15,18 @@ been skipped (no result at all). A FilterTask downstream of it runs anyway (trig
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from lockgate import triggers
 from lockgate.core.task import Task
 from lockgate.engine import signals
 from lockgate.engine.result import NoResult
+from lockgate.utilities.context import current as _current_context
+from lockgate.utilities.tasks import contains_task
+
+if TYPE_CHECKING:
+    from lockgate.core.flow import Flow
 
 __all__ = ["FilterTask", "keep_result"]
 
@@ -68,13 +73,62 @@ class FilterTask(Task):
         task_kwargs.setdefault("skip_on_upstream_skip", False)
         super().__init__(**task_kwargs)
 
+    def bind(
+        self,
+        *args: Any,
+        mapped: bool = False,
+        upstream_tasks: Iterable[Any] | None = None,
+        flow: Flow | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Bind ``task_results`` in the active flow (see :meth:`Task.bind`).
+
+        A list or tuple holding tasks, as in ``FilterTask()([a, b, c])``, is gathered
+        by a :class:`~lockgate.tasks.core.collections.List` task that, like this one,
+        runs once its inputs are finished whatever their outcome, so a failed or
+        skipped element reaches the filter instead of failing the whole list.
+
+        Args:
+            *args: ``task_results`` by position.
+            mapped: map over the inputs (the list is then left as given).
+            upstream_tasks: tasks that must finish first without passing a value.
+            flow: the flow to bind into (default: the ``with Flow(...)`` block).
+            **kwargs: ``task_results`` by name.
+
+        Returns:
+            This task.
+
+        Raises:
+            ValueError: when there is no active flow and none is given.
+            TypeError: when the arguments do not fit ``run(task_results)``.
+        """
+        value: Any = None
+        positional = len(args) == 1 and "task_results" not in kwargs
+        if positional:
+            value = args[0]
+        elif not args:
+            value = kwargs.get("task_results")
+        in_flow = flow is not None or _current_context().get("flow") is not None
+        if in_flow and not mapped and type(value) in (list, tuple) and contains_task(value):
+            from lockgate.tasks.core.collections import List
+
+            gathered = List(trigger=triggers.all_finished, skip_on_upstream_skip=False)
+            gathered.bind(flow=flow, **{f"item_{i}": v for i, v in enumerate(value)})
+            if positional:
+                args = (gathered,)
+            else:
+                kwargs["task_results"] = gathered
+        return super().bind(
+            *args, mapped=mapped, upstream_tasks=upstream_tasks, flow=flow, **kwargs
+        )
+
     def run(self, task_results: Any) -> list[Any]:
         """Filter the results.
 
         Args:
             task_results: the results to filter, usually a mapped task's list of child
-                results. ``NoResult`` (an upstream that was skipped, e.g. a map over a
-                skipped input) counts as an empty list.
+                results. An upstream that was skipped (its result is ``NoResult`` or
+                the SKIP signal it raised) counts as an empty list.
 
         Returns:
             ``[r for r in task_results if filter_func(r)]``, in the input order.
@@ -84,7 +138,7 @@ class FilterTask(Task):
                 as a whole instead of giving a list.
             TypeError: when ``task_results`` is not iterable.
         """
-        if task_results is NoResult:
+        if task_results is NoResult or isinstance(task_results, signals.SKIP):
             return []
         if isinstance(task_results, BaseException):
             raise signals.FAIL(
