@@ -117,14 +117,14 @@ class FlowRunner:
             for hook in hooks:
                 hook.flow_run_started(flow, state, values)
             handlers = list(task_runner_state_handlers or ())
-            if hooks:
-                handlers.append(_notifier(hooks))
+            listeners = [_notifier(hooks)] if hooks else []
             state = self.get_flow_run_state(
                 state,
                 task_states=task_states or {},
                 return_tasks=return_tasks,
                 executor=executor or LocalExecutor(),
                 task_runner_state_handlers=handlers,
+                listeners=listeners,
                 task_contexts=task_contexts or {},
                 start_tasks=list(start_tasks or ()),
             )
@@ -187,7 +187,12 @@ class FlowRunner:
                 raise
             new = Failed("Exception raised while calling state handlers.", result=exc)
         if flow.on_failure is not None and isinstance(new, Failed):
-            flow.on_failure(flow, new)
+            try:
+                flow.on_failure(flow, new)
+            except Exception:
+                if ctx.current().get("raise_on_exception"):
+                    raise
+                self.logger.exception("on_failure of flow %r raised; ignored", flow.name)
         return new
 
     # -- steps ---------------------------------------------------------------------------
@@ -221,7 +226,10 @@ class FlowRunner:
         """Move the flow to ``Running("Running flow.")``."""
         if isinstance(state, Running):
             return state
-        return self._set(state, Running("Running flow."), hooks)
+        new = self._set(state, Running("Running flow."), hooks)
+        if not isinstance(new, Running):  # a state handler raised or replaced the state
+            raise ENDRUN(new)
+        return new
 
     def get_flow_run_state(
         self,
@@ -230,6 +238,7 @@ class FlowRunner:
         return_tasks: set[Task],
         executor: Executor,
         task_runner_state_handlers: list[RunnerStateHandler],
+        listeners: list[RunnerStateHandler],
         task_contexts: Mapping[Task, Mapping[str, Any]],
         start_tasks: list[Task],
     ) -> State:
@@ -242,7 +251,10 @@ class FlowRunner:
 
         def run_one(task: Task, st: State, upstream: dict[Edge, State], is_start: bool) -> State:
             runner = runner_cls(
-                task, state_handlers=task_runner_state_handlers, result_handler=result_handler
+                task,
+                state_handlers=task_runner_state_handlers,
+                result_handler=result_handler,
+                listeners=listeners,
             )
             extra = task_contexts.get(task)
             task_context = (

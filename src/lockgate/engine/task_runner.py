@@ -87,10 +87,12 @@ class TaskRunner:
         task: Task,
         state_handlers: Iterable[RunnerStateHandler] | None = None,
         result_handler: ResultHandler | None = None,
+        listeners: Iterable[RunnerStateHandler] = (),
     ) -> None:
         self.task = task
         self.state_handlers: list[RunnerStateHandler] = list(state_handlers or ())
         self.result_handler = result_handler
+        self.listeners: list[RunnerStateHandler] = list(listeners)
 
     def __repr__(self) -> str:
         return f"<TaskRunner: {self.task.name}>"
@@ -172,10 +174,21 @@ class TaskRunner:
     def _set(self, old: State | None, new: State) -> State:
         """Record the move ``old -> new``: call state handlers, then ``on_failure``."""
         task = self.task
+        old = old if old is not None else Pending()
         if task.state_handlers or self.state_handlers:
-            new = self.call_state_handlers(old if old is not None else Pending(), new)
+            new = self.call_state_handlers(old, new)
         if task.on_failure is not None and isinstance(new, Failed):
-            task.on_failure(task, new)
+            try:
+                task.on_failure(task, new)
+            except Exception:
+                if ctx.current().get("raise_on_exception"):
+                    raise
+                _log.exception("on_failure of task %r raised; ignored", task.name)
+        for listener in self.listeners:  # run hooks: observers never change the run
+            try:
+                listener(self, old, new)
+            except Exception:
+                _log.exception("A run hook raised for task %r; ignored", task.name)
         return new
 
     def call_state_handlers(self, old: State, new: State) -> State:
@@ -190,15 +203,19 @@ class TaskRunner:
             for runner_handler in self.state_handlers:
                 new = runner_handler(self, old, new) or new
         except signals.PrefectStateSignal as sig:
-            return sig.state
+            return self._fill_signal_state(sig, old.cached_inputs or new.cached_inputs)
         except Exception as exc:
             if ctx.current().get("raise_on_exception"):
                 raise
-            return Failed("Exception raised while calling state handlers.", result=exc)
+            return Failed(
+                "Exception raised while calling state handlers.",
+                result=exc,
+                cached_inputs=old.cached_inputs or new.cached_inputs,
+            )
         return new
 
-    def _signal_state(
-        self, old: State | None, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
+    def _fill_signal_state(
+        self, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
     ) -> State:
         new = sig.state
         if isinstance(sig, signals.RETRY):
@@ -208,9 +225,12 @@ class TaskRunner:
                 new.run_count = run_count
             if not sig.start_time_given:
                 new.start_time = clock.now() + delay_for(self.task.retry_delay, run_count)
-        if inputs is not None and new.cached_inputs is None and isinstance(new, (Pending, Failed)):
-            new.cached_inputs = inputs
-        return self._set(old, new)
+        return _keep_inputs(new, inputs)
+
+    def _signal_state(
+        self, old: State | None, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
+    ) -> State:
+        return self._set(old, self._fill_signal_state(sig, inputs))
 
     # -- step 1 ----------------------------------------------------------------------------
     def initialize_run(
@@ -289,8 +309,14 @@ class TaskRunner:
         Children that end Retrying are retried here, on the clock in force.
         """
         children_items: dict[Edge, list[State]] = {}
+        previous = state.map_states if isinstance(state, Mapped) else []
+        resuming = ignore_trigger or bool(ctx.current().get("resume"))
         for edge, st in upstream_states.items():
             if not edge.mapped:
+                continue
+            if ignore_trigger and previous and not isinstance(st, Finished):
+                # Resumed without the upstream's result: each child has its cached_inputs.
+                children_items[edge] = [Pending() for _ in previous]
                 continue
             if isinstance(st, Mapped):
                 children_items[edge] = st.map_states
@@ -319,16 +345,18 @@ class TaskRunner:
                 ),
             )
         count = min((len(items) for items in children_items.values()), default=0)
-        previous = state.map_states if isinstance(state, Mapped) else []
         executor = executor or _INLINE
         child_runner = type(self)(
-            self.task, state_handlers=self.state_handlers, result_handler=self.result_handler
+            self.task,
+            state_handlers=self.state_handlers,
+            result_handler=self.result_handler,
+            listeners=self.listeners,
         )
         child_states: list[State] = []
         for i in range(count):
             if i < len(previous):
                 child_state = previous[i]
-                if ignore_trigger and isinstance(child_state, Paused):
+                if resuming and isinstance(child_state, Paused):
                     child_state = Resume(cached_inputs=child_state.cached_inputs)
             else:
                 child_state = Pending(cached_inputs=state.cached_inputs)
@@ -346,7 +374,7 @@ class TaskRunner:
                     child_runner.run,
                     child_states[i],
                     child_upstream(i),
-                    {"map_index": i},
+                    {"map_index": i, "resume": True} if resuming else {"map_index": i},
                     executor,
                     ignore_trigger,
                 )
@@ -444,7 +472,9 @@ class TaskRunner:
             if ctx.current().get("raise_on_exception"):
                 raise
             new: State = TriggerFailed(
-                f"Unexpected error while checking task trigger: {exc!r}", result=exc
+                f"Unexpected error while checking task trigger: {exc!r}",
+                result=exc,
+                cached_inputs=inputs,
             )
             raise ENDRUN(self._set(state, new)) from None
         if not passed:
@@ -454,7 +484,10 @@ class TaskRunner:
     # -- step 10 ---------------------------------------------------------------------------
     def set_task_to_running(self, state: State, inputs: dict[str, Any] | None = None) -> State:
         """Move to ``Running("Starting task run.")``."""
-        return self._set(state, Running("Starting task run."))
+        new = self._set(state, Running("Starting task run."))
+        if not isinstance(new, Running):  # a state handler raised or replaced the state
+            raise ENDRUN(_keep_inputs(new, inputs))
+        return new
 
     # -- step 11 ---------------------------------------------------------------------------
     def get_task_run_state(
@@ -529,6 +562,13 @@ class TaskRunner:
                 )
                 return self._set(state, new)
         return state
+
+
+def _keep_inputs(state: State, inputs: dict[str, Any] | None) -> State:
+    """Give a Pending-family or Failed state the task's inputs, so it can run again later."""
+    if inputs is not None and state.cached_inputs is None and isinstance(state, (Pending, Failed)):
+        state.cached_inputs = inputs
+    return state
 
 
 def _is_sequence(value: Any) -> bool:
