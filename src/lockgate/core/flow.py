@@ -74,6 +74,7 @@ class Flow:
         self._edges_to: dict[Task, list[Edge]] = {}
         self._edges_from: dict[Task, list[Edge]] = {}
         self._slugs: dict[str, Task] = {}
+        self._keys: dict[Task, set[str]] = {}
         self._parameters: dict[str, Parameter] = {}
         self._reference_tasks: set[Task] = set()
         self._sorted: tuple[Task, ...] | None = None
@@ -256,6 +257,11 @@ class Flow:
             )
         if task in self._tasks:
             return task
+        if isinstance(task, Parameter) and task.name in self._parameters:
+            raise ValueError(
+                f"Flow '{self.name}' already has a parameter named {task.name!r}; "
+                "parameter names must be unique."
+            )
         if task.slug is not None:
             if task.slug in self._slugs:
                 raise ValueError(
@@ -310,6 +316,8 @@ class Flow:
         self._edges[edge] = None
         self._edges_to.setdefault(downstream_task, []).append(edge)
         self._edges_from.setdefault(upstream_task, []).append(edge)
+        if key is not None:
+            self._keys.setdefault(downstream_task, set()).add(key)
         self._changed()
         return edge
 
@@ -320,9 +328,7 @@ class Flow:
                 f"Task '{task.name}' has no run() argument named {key!r}; "
                 f"its arguments are: {', '.join(sig.names) or '(none)'}."
             )
-        bound = any(
-            e.key == key for e in self._edges_to.get(task, ())
-        ) or key in self.constants.get(task, {})
+        bound = key in self._keys.get(task, ()) or key in self.constants.get(task, {})
         if bound:
             raise ValueError(
                 f"Task '{task.name}' already has an input bound to {key!r}; "
@@ -332,7 +338,7 @@ class Flow:
     def _check_no_cycle(self, upstream: Task, downstream: Task) -> None:
         # A new edge closes a cycle only if upstream is reachable from downstream.
         # Most edges point at a task with no downstream yet, so this is O(1) there.
-        if not self._edges_from.get(downstream):
+        if not self._edges_from.get(downstream) or not self._edges_to.get(upstream):
             return
         parent: dict[Task, Task | None] = {downstream: None}
         stack = [downstream]
@@ -419,24 +425,22 @@ class Flow:
         refs = {new if t is old else t for t in self._reference_tasks}
         constants = {(new if t is old else t): v for t, v in self.constants.items()}
         tasks = [new if t is old else t for t in self._tasks]
-        self._reset()
+        staged = Flow(self.name)
         for t in tasks:
-            self.add_task(t)
-        self.constants = constants
+            staged.add_task(t)
+        staged.constants = constants
         for e in edges:
             up = new if e.upstream_task is old else e.upstream_task
             down = new if e.downstream_task is old else e.downstream_task
-            self.add_edge(up, down, key=e.key, mapped=e.mapped)
+            staged.add_edge(up, down, key=e.key, mapped=e.mapped)
+        self._tasks, self._edges = staged._tasks, staged._edges
+        self._edges_to, self._edges_from = staged._edges_to, staged._edges_from
+        self._slugs, self._parameters = staged._slugs, staged._parameters
+        self._keys, self.constants = staged._keys, staged.constants
+        self._changed()
         self._reference_tasks = refs
         if validate:
             self.validate()
-
-    def _reset(self) -> None:
-        self._tasks, self._edges = {}, {}
-        self._edges_to, self._edges_from = {}, {}
-        self._slugs, self._parameters = {}, {}
-        self.constants = {}
-        self._changed()
 
     def copy(self) -> Flow:
         """Return a new flow with the same tasks, edges, constants and settings."""

@@ -9,7 +9,7 @@ its inputs (the functional API); outside, wire tasks with ``flow.add_edge`` and
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -183,6 +183,13 @@ class Task:
             raise TypeError(
                 f"{owner}: cache_for must be a timedelta, not {type(cache_for).__name__}."
             )
+        if state_handlers is not None and (
+            callable(state_handlers) or not isinstance(state_handlers, Iterable)
+        ):
+            raise TypeError(
+                f"{owner}: state_handlers must be a list of callables, "
+                f"e.g. state_handlers=[handler]; got {state_handlers!r}."
+            )
         handlers = list(state_handlers or ())
         for handler in handlers:
             if not callable(handler):
@@ -224,7 +231,7 @@ class Task:
             AttributeError: when a key of ``task_args`` is not an attribute of the task.
         """
         new = copy.copy(self)
-        new.tags = set(self.tags)
+        new.tags = set(self.tags) | set(_current_context().get("tags", ()))
         new.state_handlers = list(self.state_handlers)
         for attr, value in task_args.items():
             if not hasattr(new, attr):
@@ -286,6 +293,13 @@ class Task:
             if key in inputs:
                 raise TypeError(f"Task '{self.name}' got two values for input {key!r}.")
             inputs[key] = value
+        if not sig.var_keyword:
+            for key in inputs:
+                if key not in sig.names:
+                    raise ValueError(
+                        f"Task '{self.name}' has no run() argument named {key!r}; "
+                        f"its arguments are: {', '.join(sig.names) or '(none)'}."
+                    )
         flow.set_dependencies(
             self, upstream_tasks=upstream_tasks, keyword_tasks=inputs, mapped=mapped
         )
@@ -356,6 +370,11 @@ class Task:
 
         op: Task = getattr(operators, name)()
         return op.bind(*args)
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError(
+            f"Task '{self.name}' is not iterable; use t[i] to get one item as a new task."
+        )
 
     def __getitem__(self, key: Any) -> Task:
         return self._op("GetItem", self, key)

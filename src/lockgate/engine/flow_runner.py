@@ -255,6 +255,7 @@ class FlowRunner:
                 state_handlers=task_runner_state_handlers,
                 result_handler=result_handler,
                 listeners=listeners,
+                constants=flow.constants.get(task),
             )
             extra = task_contexts.get(task)
             task_context = (

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Collection, Iterable, Mapping
-from copy import copy
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.state import (
@@ -52,20 +51,14 @@ def is_done(state: State) -> bool:
     return isinstance(state, Finished)
 
 
-def initial_state(flow: Flow, task: Task, given: State | None, start: bool) -> State:
-    """The state a task enters the run with: given or Pending, plus its constant inputs.
+def initial_state(given: State | None, start: bool) -> State:
+    """The state a task enters the run with: the given one, or ``Pending()``.
 
     A Paused start task becomes ``Resume`` so that it runs (the run approves it).
     """
-    constants = flow.constants.get(task)
-    state = given if given is not None else Pending(cached_inputs=constants)
+    state = given if given is not None else Pending()
     if start and isinstance(state, Paused):
         state = Resume("Resumed as a start task.", cached_inputs=state.cached_inputs)
-    if given is not None and constants and isinstance(state, Pending):
-        missing = {k: v for k, v in constants.items() if k not in (state.cached_inputs or {})}
-        if missing:
-            state = copy(state)
-            state.cached_inputs = {**missing, **(state.cached_inputs or {})}
     return state
 
 
@@ -116,7 +109,7 @@ def run_tasks(
     to_run = [False] * n
     for i, t in enumerate(tasks):
         given = task_states.get(t)
-        st = initial_state(flow, t, given, i in start)
+        st = initial_state(given, i in start)
         states[i] = st
         to_run[i] = computed[i] and not (
             given is not None and isinstance(st, Finished) and not isinstance(st, (Cached, Mapped))

@@ -80,6 +80,11 @@ class TaskRunner:
         state_handlers: callables ``handler(runner, old_state, new_state)`` called
             after the task's own handlers on every state change.
         result_handler: the handler used to checkpoint results when the task has none.
+        listeners: observers ``listener(runner, old_state, new_state)`` told of every
+            state change after the handlers; they cannot change the run, and one that
+            raises is logged and ignored (the flow runner's lifecycle hooks use this).
+        constants: plain values the flow binds as inputs of this task (see
+            ``Flow.constants``); they fill inputs that no upstream edge provides.
     """
 
     def __init__(
@@ -88,8 +93,10 @@ class TaskRunner:
         state_handlers: Iterable[RunnerStateHandler] | None = None,
         result_handler: ResultHandler | None = None,
         listeners: Iterable[RunnerStateHandler] = (),
+        constants: Mapping[str, Any] | None = None,
     ) -> None:
         self.task = task
+        self.constants: Mapping[str, Any] = constants or {}
         self.state_handlers: list[RunnerStateHandler] = list(state_handlers or ())
         self.result_handler = result_handler
         self.listeners: list[RunnerStateHandler] = list(listeners)
@@ -351,6 +358,7 @@ class TaskRunner:
             state_handlers=self.state_handlers,
             result_handler=self.result_handler,
             listeners=self.listeners,
+            constants=self.constants,
         )
         child_states: list[State] = []
         for i in range(count):
@@ -414,8 +422,15 @@ class TaskRunner:
     def get_task_inputs(
         self, state: State, upstream_states: Mapping[Edge, State]
     ) -> dict[str, Any]:
-        """Each keyed edge's upstream result, falling back to the state's ``cached_inputs``."""
-        inputs = dict(state.cached_inputs) if state.cached_inputs else {}
+        """The inputs for ``run``: upstream results, the flow's constants, saved inputs.
+
+        Each keyed edge gives its upstream result. An input no upstream result provides
+        comes from the runner's ``constants``, else from the state's ``cached_inputs``
+        (the inputs a paused or retried task had). A Cached state's ``cached_inputs``
+        record what the cache was computed from, so they are never used as inputs.
+        """
+        saved = state.cached_inputs if not isinstance(state, Cached) else None
+        inputs = {**saved, **self.constants} if saved else dict(self.constants)
         for edge, st in upstream_states.items():
             key = edge.key
             if key is not None:
