@@ -191,7 +191,7 @@ PINNED: dict[str, list[str]] = {
     ],
     "lockgate.engine.task_runner": ["ENDRUN", "TaskRunner"],
     "lockgate.engine.flow_runner": ["ENDRUN", "FlowRunner"],
-    "lockgate.engine.executors": ["Executor", "LocalExecutor"],
+    "lockgate.engine.executors": ["Executor", "LocalExecutor", "TaskTimeoutError"],
     "lockgate.engine.cache_validators": [
         "CacheValidator",
         "all_inputs",

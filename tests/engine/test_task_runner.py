@@ -430,7 +430,7 @@ def test_run_mapped_task_over_a_non_sequence_fails_clearly() -> None:
         Pending(), {edge(NoInputs(name="up"), t, "x", mapped=True): Success(result=42)}, None
     )
     assert isinstance(state, Failed)
-    assert "up" in (state.message or "") and "not a sequence" in (state.message or "")
+    assert "up" in (state.message or "") and "not a list or other sequence" in (state.message or "")
 
 
 def test_run_mapped_task_retries_children_on_the_clock(fake_clock: FakeClock) -> None:

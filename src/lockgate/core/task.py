@@ -168,6 +168,8 @@ class Task:
                 f"{owner}: retry_delay must be a timedelta or an ExponentialBackoff, "
                 f"not {type(retry_delay).__name__}."
             )
+        if isinstance(retry_delay, timedelta) and retry_delay < timedelta(0):
+            raise ValueError(f"{owner}: retry_delay cannot be negative, got {retry_delay!r}.")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
         ):

@@ -144,7 +144,7 @@ def run_tasks(
         nonlocal seq
         states[i] = state
         if is_done(state):
-            for d in dependents[i]:
+            for d in reversed(dependents[i]):  # LIFO stack: first dependent runs first
                 waiting[d] -= 1
                 if waiting[d] == 0:
                     ready.append(d)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.core.task import Task
 from lockgate.engine import signals
-from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.base import Executor, TaskTimeoutError
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, Result
 from lockgate.engine.retries import delay_for
@@ -343,11 +343,18 @@ class TaskRunner:
             if isinstance(st, Failed) and not ignore_trigger:
                 # Nothing to map over: let the trigger judge the parent as a whole.
                 self.check_task_trigger(state, upstream_states, state.cached_inputs or {}, False)
+            name = edge.upstream_task.name
+            if isinstance(st, Failed):
+                why = f"upstream task '{name}' failed, so there is nothing to map over"
+            else:
+                why = (
+                    f"the result of upstream task '{name}' is of type "
+                    f"{type(st.result).__name__}, not a list or other sequence"
+                )
             return self._set(
                 state,
                 Failed(
-                    f"Cannot map over the result of upstream task '{edge.upstream_task.name}' "
-                    f"for input {edge.key!r}: a {type(st.result).__name__} is not a sequence.",
+                    f"Cannot map over input {edge.key!r}: {why}.",
                     cached_inputs=state.cached_inputs,
                 ),
             )
@@ -533,7 +540,7 @@ class TaskRunner:
                     new._result = result
         except signals.PrefectStateSignal as sig:
             return self._signal_state(state, sig, inputs)
-        except TimeoutError as exc:
+        except TaskTimeoutError as exc:
             new = TimedOut(
                 f"Task '{task.name}' timed out after {task.timeout} s.",
                 result=exc,

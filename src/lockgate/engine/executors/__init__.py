@@ -4,7 +4,7 @@ Only :class:`LocalExecutor` exists so far; thread, process and Dask executors pl
 into the same interface (see :class:`Executor`).
 """
 
-from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.base import Executor, TaskTimeoutError
 from lockgate.engine.executors.local import LocalExecutor
 
-__all__ = ["Executor", "LocalExecutor"]
+__all__ = ["Executor", "LocalExecutor", "TaskTimeoutError"]

@@ -8,7 +8,15 @@ from contextlib import contextmanager
 from contextvars import copy_context
 from typing import Any
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "TaskTimeoutError"]
+
+
+class TaskTimeoutError(TimeoutError):
+    """Raised by an executor when a task runs past its ``timeout``.
+
+    A distinct class, so that a ``TimeoutError`` raised by the task's own code (a
+    socket timeout, say) stays an ordinary failure rather than a ``TimedOut`` state.
+    """
 
 
 class Executor:
@@ -55,7 +63,7 @@ class Executor:
         that run tasks in processes override this with a hard timeout.
 
         Raises:
-            TimeoutError: when ``fn`` did not return in time.
+            TaskTimeoutError: when ``fn`` did not return in time.
         """
         if timeout is None:
             return fn(*args, **kwargs)
@@ -73,7 +81,7 @@ class Executor:
         thread.start()
         thread.join(timeout)
         if thread.is_alive() or not outcome:
-            raise TimeoutError(f"Task did not finish within its timeout of {timeout} s.")
+            raise TaskTimeoutError(f"Task did not finish within its timeout of {timeout} s.")
         ok, value = outcome[0]
         if not ok:
             raise value
