@@ -12,6 +12,7 @@ operator would (``start_tasks=[load]``) and the run finishes.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import lockgate
 from lockgate import Flow, Parameter, task, triggers
 from lockgate.core import Task
 from lockgate.engine import signals
-from lockgate.engine.state import State
+from lockgate.engine.state import Mapped, State
 from lockgate.tasks.control_flow import FilterTask
 
 ATTEMPTS: dict[str, int] = {}
@@ -99,7 +100,16 @@ def show(title: str, flow: Flow, flow_state: State) -> None:
     print(f"\n{title}: flow is {flow_state!r}")
     for t in flow.sorted_tasks():
         st = flow_state.result[t]
-        shown = st.result if st.is_successful() and not st.is_mapped() else st.message
+        if isinstance(st, Mapped):
+            kinds = Counter(type(c).__name__ for c in st.map_states)
+            shown = f"{len(st.map_states)} children: " + ", ".join(
+                f"{n} {kind}" for kind, n in sorted(kinds.items())
+            )
+        elif st.is_successful():
+            shown = repr(st.result)
+        else:
+            shown = st.message or ""
+        shown = shown if len(shown) <= 70 else shown[:67] + "..."
         print(f"  {_swatch(st)}{t.name:<14} {type(st).__name__:<14} {shown}")
 
 

@@ -10,7 +10,7 @@ What the drawing shows:
 
 * one box per task, labelled with the task's name;
 * a mapped task (one with a mapped incoming edge) as one box with a double border;
-  with a run state its label counts the children, e.g. ``parse (3 ✓ / 1 ✗)``;
+  with a run state its label counts the children, e.g. ``parse (3 ✓ / 1 ✗ / 2 skipped)``;
 * edges labelled with the input they feed; dashed for state-only dependencies,
   bold for mapped inputs;
 * with ``flow_state``: each box filled with its state's ``color`` and a legend of
@@ -190,13 +190,16 @@ def _is_mapped(flow: Flow, task: Task) -> bool:
 
 
 def _child_counts(state: State) -> str:
-    from lockgate.engine.state import Failed, Mapped, Success
+    from lockgate.engine.state import Failed, Mapped, Skipped, Success
 
     assert isinstance(state, Mapped)
-    ok = sum(1 for s in state.map_states if isinstance(s, Success))
+    skipped = sum(1 for s in state.map_states if isinstance(s, Skipped))
+    ok = sum(1 for s in state.map_states if isinstance(s, Success)) - skipped
     failed = sum(1 for s in state.map_states if isinstance(s, Failed))
-    other = len(state.map_states) - ok - failed
+    other = len(state.map_states) - ok - skipped - failed
     text = f"{ok} ✓ / {failed} ✗"
+    if skipped:
+        text += f" / {skipped} skipped"
     if other:
         text += f" / {other} unfinished"
     return text
