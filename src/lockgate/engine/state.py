@@ -81,6 +81,11 @@ def _picklable(value: Any) -> bool:
         _pickle_check.active = False
 
 
+def _start_time(value: datetime | None) -> datetime:
+    """A state's start time: now when not given, else the given time in UTC."""
+    return clock.now() if value is None else clock.ensure_utc(value, "start_time")
+
+
 class State:
     """Base class of every state.
 
@@ -260,9 +265,7 @@ class Scheduled(Pending):
         cached_inputs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message=message, result=result, cached_inputs=cached_inputs)
-        self.start_time = (
-            clock.now() if start_time is None else clock.ensure_utc(start_time, "start_time")
-        )
+        self.start_time = _start_time(start_time)
 
 
 class Resume(Scheduled):
@@ -459,6 +462,4 @@ class Queued(MetaState):
         start_time: datetime | None = None,
     ) -> None:
         super().__init__(message=message, result=result, state=state)
-        self.start_time = (
-            clock.now() if start_time is None else clock.ensure_utc(start_time, "start_time")
-        )
+        self.start_time = _start_time(start_time)
