@@ -43,6 +43,7 @@ class FakeClock(_clock.Clock):
         self._tokens: list[object] = []
 
     def now(self) -> datetime:
+        """The fake current time."""
         return self._now
 
     def sleep(self, seconds: float) -> None:
@@ -81,10 +82,12 @@ class RecordingExecutor(LocalExecutor):
         self.starts = 0
 
     def start(self) -> Any:
+        """Count the start (one per flow run) and start like a LocalExecutor."""
         self.starts += 1
         return super().start()
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Record ``(task name, map_index)`` for the submitted task, then run it inline."""
         task = args[0] if args and hasattr(args[0], "run_signature") else None
         if task is None:
             owner = getattr(fn, "__self__", None)

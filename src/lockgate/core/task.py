@@ -511,6 +511,11 @@ class Parameter(Task):
         )
 
     def run(self) -> Any:
+        """Return the run's value for this parameter, else its default.
+
+        Raises:
+            FAIL: when the parameter is required and the run gave no value.
+        """
         from lockgate.engine import signals
 
         parameters = _current_context().get("parameters") or {}

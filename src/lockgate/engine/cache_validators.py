@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 CacheValidator = Callable[[Cached, dict[str, Any], dict[str, Any]], bool]
+"""The type of a cache validator: ``validator(state, inputs, parameters) -> bool``."""
 
 
 def never_use(state: Cached, inputs: dict[str, Any], parameters: dict[str, Any]) -> bool:

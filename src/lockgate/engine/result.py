@@ -122,6 +122,7 @@ class NoResultType(SafeResult):
         self.result_handler = None
 
     def to_result(self) -> NoResultType:  # type: ignore[override]
+        """There is nothing to read back: return :data:`NoResult` itself."""
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -162,7 +162,7 @@ class TaskRunner:
             state = self.check_for_retry(state, inputs)
         except ENDRUN as end:
             state = end.state
-        except signals.PrefectStateSignal as sig:  # raised by a trigger
+        except signals.PrefectStateSignal as sig:  # from a step a subclass overrode
             state = self._signal_state(state, sig, inputs)
         except Exception as exc:
             if values.get("raise_on_exception"):

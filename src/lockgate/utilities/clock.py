@@ -32,9 +32,11 @@ class SystemClock(Clock):
     """The real clock: ``datetime.now(timezone.utc)`` and ``time.sleep``."""
 
     def now(self) -> datetime:
+        """The wall-clock time in UTC."""
         return datetime.now(timezone.utc)
 
     def sleep(self, seconds: float) -> None:
+        """``time.sleep`` for positive durations."""
         if seconds > 0:
             time.sleep(seconds)
 

@@ -23,6 +23,7 @@ class List(Task):
     """Collect inputs ``item_0, item_1, ...`` into a list, in index order."""
 
     def run(self, **items: Any) -> list[Any]:
+        """Return the items as a list ordered by their index."""
         return _ordered(items, "item_")
 
 
@@ -30,6 +31,7 @@ class Tuple(Task):
     """Collect inputs ``item_0, item_1, ...`` into a tuple, in index order."""
 
     def run(self, **items: Any) -> tuple[Any, ...]:
+        """Return the items as a tuple ordered by their index."""
         return tuple(_ordered(items, "item_"))
 
 
@@ -37,6 +39,7 @@ class Set(Task):
     """Collect inputs ``item_0, item_1, ...`` into a set."""
 
     def run(self, **items: Any) -> set[Any]:
+        """Return the items as a set."""
         return set(items.values())
 
 
@@ -44,6 +47,7 @@ class Dict(Task):
     """Build a dict from inputs ``key_i`` and ``value_i``, in index order."""
 
     def run(self, **entries: Any) -> dict[Any, Any]:
+        """Return ``{key_i: value_i}`` for every index ``i``, in index order."""
         keys = _ordered({k: v for k, v in entries.items() if k.startswith("key_")}, "key_")
         values = _ordered({k: v for k, v in entries.items() if k.startswith("value_")}, "value_")
         return dict(zip(keys, values))

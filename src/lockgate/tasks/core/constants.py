@@ -30,4 +30,5 @@ class Constant(Task):
         super().__init__(name=name, **kwargs)
 
     def run(self) -> Any:
+        """Return the constant value."""
         return self.value

@@ -31,6 +31,7 @@ class GetItem(Task):
     """``x[key]``."""
 
     def run(self, x: Any, key: Any) -> Any:
+        """Return ``x[key]``."""
         return x[key]
 
 
@@ -38,6 +39,7 @@ class Add(Task):
     """``x + y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x + y``."""
         return x + y
 
 
@@ -45,6 +47,7 @@ class Sub(Task):
     """``x - y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x - y``."""
         return x - y
 
 
@@ -52,6 +55,7 @@ class Mul(Task):
     """``x * y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x * y``."""
         return x * y
 
 
@@ -59,6 +63,7 @@ class Div(Task):
     """``x / y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x / y``."""
         return x / y
 
 
@@ -66,6 +71,7 @@ class FloorDiv(Task):
     """``x // y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x // y``."""
         return x // y
 
 
@@ -73,6 +79,7 @@ class Mod(Task):
     """``x % y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x % y``."""
         return x % y
 
 
@@ -80,6 +87,7 @@ class Pow(Task):
     """``x ** y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x ** y``."""
         return x**y
 
 
@@ -87,6 +95,7 @@ class And(Task):
     """``x and y``."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x and y``."""
         return x and y
 
 
@@ -94,6 +103,7 @@ class Or(Task):
     """``x or y`` (the ``|`` operator adds a state dependency instead; use this by name)."""
 
     def run(self, x: Any, y: Any) -> Any:
+        """Return ``x or y``."""
         return x or y
 
 
@@ -101,6 +111,7 @@ class Not(Task):
     """``not x``."""
 
     def run(self, x: Any) -> bool:
+        """Return ``not x``."""
         return not x
 
 
@@ -108,6 +119,7 @@ class Equal(Task):
     """``x == y``."""
 
     def run(self, x: Any, y: Any) -> bool:
+        """Return ``x == y``."""
         return bool(x == y)
 
 
@@ -115,6 +127,7 @@ class NotEqual(Task):
     """``x != y``."""
 
     def run(self, x: Any, y: Any) -> bool:
+        """Return ``x != y``."""
         return bool(x != y)
 
 
@@ -122,6 +135,7 @@ class GreaterThan(Task):
     """``x > y``."""
 
     def run(self, x: Any, y: Any) -> bool:
+        """Return ``x > y``."""
         return bool(x > y)
 
 
@@ -129,6 +143,7 @@ class GreaterThanOrEqual(Task):
     """``x >= y``."""
 
     def run(self, x: Any, y: Any) -> bool:
+        """Return ``x >= y``."""
         return bool(x >= y)
 
 
@@ -136,6 +151,7 @@ class LessThan(Task):
     """``x < y``."""
 
     def run(self, x: Any, y: Any) -> bool:
+        """Return ``x < y``."""
         return bool(x < y)
 
 
@@ -143,4 +159,5 @@ class LessThanOrEqual(Task):
     """``x <= y``."""
 
     def run(self, x: Any, y: Any) -> bool:
+        """Return ``x <= y``."""
         return bool(x <= y)
