@@ -53,7 +53,7 @@ from lockgate.engine.state import (
     TimedOut,
     TriggerFailed,
 )
-from lockgate.triggers import UpstreamStates
+from lockgate.triggers import UpstreamStates, states_of
 from lockgate.utilities import clock
 from lockgate.utilities import context as ctx
 
@@ -419,7 +419,7 @@ class TaskRunner:
             ENDRUN: with a Skipped state.
         """
         if self.task.skip_on_upstream_skip and upstream_states:
-            for st in UpstreamStates(upstream_states):
+            for st in states_of(upstream_states):
                 if isinstance(st, Skipped):
                     new = Skipped("Upstream task was skipped; skipping this task too.")
                     raise ENDRUN(self._set(state, new))
