@@ -46,9 +46,9 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
-## A quick smoke run of the benchmark at small N.
+## A quick smoke run of the benchmark (N = 1,000 and 10,000): checks the ratio targets.
 bench-smoke: $(STAMP)
-	$(BIN)/python bench/bench_core.py --sizes 1000 --repeat 1
+	$(BIN)/python bench/bench_core.py --sizes 1000,10000 --repeat 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
