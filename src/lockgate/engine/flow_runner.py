@@ -11,7 +11,7 @@ from lockgate.engine import signals
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.hooks import RunHooks
-from lockgate.engine.scheduler import is_done, run_tasks
+from lockgate.engine.scheduler import run_tasks
 from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Failed,
@@ -22,6 +22,7 @@ from lockgate.engine.state import (
     Scheduled,
     State,
     Success,
+    is_done,
 )
 from lockgate.engine.task_runner import RunnerStateHandler, TaskRunner
 from lockgate.utilities import clock

@@ -30,6 +30,7 @@ from lockgate.engine.state import (
     Resume,
     Scheduled,
     State,
+    is_done,
 )
 from lockgate.utilities import clock
 
@@ -42,13 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["is_done", "run_tasks"]
 
 RunOne = Callable[["Task", State, dict["Edge", State], bool], State]
-
-
-def is_done(state: State) -> bool:
-    """Finished for good: a Finished state, and for a Mapped one every child done too."""
-    if isinstance(state, Mapped):
-        return all(is_done(c) for c in state.map_states)
-    return isinstance(state, Finished)
 
 
 def initial_state(given: State | None, start: bool) -> State:

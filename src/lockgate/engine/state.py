@@ -463,3 +463,14 @@ class Queued(MetaState):
     ) -> None:
         super().__init__(message=message, result=result, state=state)
         self.start_time = _start_time(start_time)
+
+
+def is_done(state: State) -> bool:
+    """Finished for good: a Finished state, and for a Mapped one every child done too.
+
+    A Mapped state is a Success as soon as its children are submitted, but a Paused or
+    Retrying child means the mapped task still has work to do.
+    """
+    if isinstance(state, Mapped):
+        return all(is_done(c) for c in state.map_states)
+    return isinstance(state, Finished)

@@ -52,6 +52,7 @@ from lockgate.engine.state import (
     Success,
     TimedOut,
     TriggerFailed,
+    is_done,
 )
 from lockgate.triggers import UpstreamStates, states_of
 from lockgate.utilities import clock
@@ -295,9 +296,7 @@ class TaskRunner:
             ENDRUN: with the state unchanged.
         """
         for st in upstream_states.values():
-            if not isinstance(st, Finished) or (
-                isinstance(st, Mapped) and not all(_is_done(c) for c in st.map_states)
-            ):
+            if not is_done(st):
                 raise ENDRUN(state)
         return state
 
@@ -599,13 +598,6 @@ def _is_sequence(value: Any) -> bool:
         and hasattr(value, "__getitem__")
         and not isinstance(value, (str, bytes, dict))
     )
-
-
-def _is_done(state: State) -> bool:
-    """Finished, and for a Mapped state every child done too."""
-    if isinstance(state, Mapped):
-        return all(_is_done(c) for c in state.map_states)
-    return isinstance(state, Finished)
 
 
 _INLINE = LocalExecutor()
