@@ -10,7 +10,7 @@ SYSDEPS := $(VENV)/.sysdeps
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask]'
 	touch $(STAMP)
 
 # OS packages the project uses: Graphviz's `dot` draws flows. Installed with apt when we

@@ -161,7 +161,6 @@ def test_recording_executor_records_mapped_children_with_their_map_index() -> No
     flow.run(executor=executor)
     assert executor.submitted == [
         ("numbers", None),
-        ("inc", None),
         ("inc", 0),
         ("inc", 1),
         ("inc", 2),

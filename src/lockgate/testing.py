@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
+from lockgate.core.task import Task
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.utilities import clock as _clock
 
@@ -71,10 +72,12 @@ class FakeClock(_clock.Clock):
 
 
 class RecordingExecutor(LocalExecutor):
-    """A LocalExecutor that records every submission as ``(task name, map_index)``.
+    """A LocalExecutor that records every task whose code it runs, as ``(name, map_index)``.
 
     ``submitted`` lists them in submission order, so tests can assert scheduling
-    order (depth-first, which tasks ran at all, how many mapped children).
+    order (depth-first, which tasks ran at all, how many mapped children). A task
+    that never reaches its code (skipped, trigger failed, cached, paused) is not
+    submitted, and neither is a mapped parent: only its children are.
     """
 
     def __init__(self) -> None:
@@ -87,14 +90,9 @@ class RecordingExecutor(LocalExecutor):
         return super().start()
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Record ``(task name, map_index)`` for the submitted task, then run it inline."""
-        task = args[0] if args and hasattr(args[0], "run_signature") else None
-        if task is None:
-            owner = getattr(fn, "__self__", None)
-            task = getattr(owner, "task", None)
+        """Record ``(task name, map_index)`` for a task's code, then run it inline."""
+        task = next((a for a in args if isinstance(a, Task)), None)
         if task is not None:
-            map_index = None
-            if len(args) > 2 and isinstance(args[2], dict):
-                map_index = args[2].get("map_index")
-            self.submitted.append((task.name, map_index))
+            context = next((a for a in args if isinstance(a, dict) and "task_name" in a), {})
+            self.submitted.append((task.name, context.get("map_index")))
         return super().submit(fn, *args, **kwargs)

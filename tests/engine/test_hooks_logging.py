@@ -171,7 +171,7 @@ def test_an_engine_error_is_logged_at_error(caplog: pytest.LogCaptureFixture) ->
     caplog.set_level(logging.DEBUG, logger="lockgate")
 
     class BrokenRunner(TaskRunner):
-        def run(self, *args: Any, **kwargs: Any) -> State:
+        def pipeline(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("engine broke")
 
     from lockgate.engine.flow_runner import FlowRunner

@@ -11,7 +11,7 @@ from lockgate.engine import signals
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.hooks import RunHooks
-from lockgate.engine.scheduler import run_tasks
+from lockgate.engine.scheduler import Pipeline, run_tasks
 from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Failed,
@@ -250,7 +250,7 @@ class FlowRunner:
         runner_cls = self.task_runner_cls
         result_handler = flow.result_handler
 
-        def run_one(task: Task, st: State, upstream: dict[Edge, State], is_start: bool) -> State:
+        def run_one(task: Task, st: State, upstream: dict[Edge, State], is_start: bool) -> Pipeline:
             runner = runner_cls(
                 task,
                 state_handlers=task_runner_state_handlers,
@@ -262,12 +262,8 @@ class FlowRunner:
             task_context = (
                 {"task_slug": slugs[task], **extra} if extra else {"task_slug": slugs[task]}
             )
-            return runner.run(
-                state=st,
-                upstream_states=upstream,
-                context=task_context,
-                executor=executor,
-                ignore_trigger=is_start,
+            return runner.pipeline(
+                state=st, upstream_states=upstream, context=task_context, ignore_trigger=is_start
             )
 
         with executor.start():

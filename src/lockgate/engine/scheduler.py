@@ -1,26 +1,42 @@
 """The scheduling loop: which task runs next, over plain indexed state.
 
-Every flow run, whatever the executor, goes through :func:`run_tasks`. Tasks are
-numbered in topological order and the loop keeps, per task index:
+Every flow run, whatever the executor, goes through one loop (:class:`_Loop`).
+Each task of the flow is a *node*; when a mapped task expands, each of its children
+becomes a node too. The loop keeps, per node index:
 
-* ``waiting[i]``: how many upstream edges still wait for an unfinished upstream task;
-* ``dependents[i]``: the indexes of downstream tasks (one entry per edge);
-* ``needed_by[i]``: how many downstream tasks have yet to finish with its result;
-* ``states[i]``: the task's current state.
+* ``states[i]``: the node's current state;
+* ``unavailable[i]``: how many upstream nodes it still waits for; at zero it is
+  pushed on the ``ready`` stack;
+* ``dependents[i]``: the nodes whose ``unavailable`` count drops when it is done;
+* ``pipelines[i]``: the node's suspended TaskRunner pipeline, if it is under way.
 
-Ready tasks sit on a LIFO stack, so work goes depth-first; a task whose state is
-Scheduled in the future (a retry) waits on a heap ordered by start time. When a task
-finishes, its dependents' waiting counts drop, and the results of upstream tasks
-nothing needs any more are released (unless the caller asked to get them back).
-Executors only decide where each submitted task runs.
+A node's pipeline (:meth:`TaskRunner.pipeline`) runs in the loop's thread, step by
+step, and *yields* when it needs something from outside:
+
+* :class:`CallTask`: run the task's own code. The loop hands it to the executor
+  (up to ``executor.capacity`` calls in flight, each with its timeout watched) and
+  sends the outcome back into the pipeline.
+* :class:`MapChildren`: run one child per mapped item. The loop adds the children
+  as nodes and sends their final states back when all have settled.
+
+Ready nodes sit on a LIFO stack, so work goes depth-first: a mapped pipeline
+(load -> transform -> save) streams item by item, because a child waits only for the
+child of the same index upstream, not for the whole upstream task. A node whose
+state is Scheduled in the future (a retry) waits on a heap ordered by start time.
+Results that no unfinished task needs are released, per task and per mapped child.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Collection, Iterable, Mapping
+import queue
+import time
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
+from lockgate.engine.executors.base import TaskTimeoutError
+from lockgate.engine.result import NoResult
 from lockgate.engine.state import (
     Cached,
     Finished,
@@ -33,6 +49,7 @@ from lockgate.engine.state import (
     is_done,
 )
 from lockgate.utilities import clock
+from lockgate.utilities import context as ctx
 
 if TYPE_CHECKING:
     from lockgate.core.edge import Edge
@@ -40,9 +57,72 @@ if TYPE_CHECKING:
     from lockgate.core.task import Task
     from lockgate.engine.executors.base import Executor
 
-__all__ = ["is_done", "run_tasks"]
+__all__ = ["CallTask", "MapChildren", "call_task_code", "run_pipeline", "run_tasks"]
 
-RunOne = Callable[["Task", State, dict["Edge", State], bool], State]
+
+class CallTask:
+    """What a pipeline yields to have the task's code run: ``task.run(**inputs)``.
+
+    The loop sends back ``(True, value)`` or ``(False, exception)``.
+    """
+
+    __slots__ = ("context", "inputs", "task")
+
+    def __init__(self, task: Task, inputs: dict[str, Any], context: dict[str, Any]) -> None:
+        self.task = task
+        self.inputs = inputs
+        self.context = context
+
+
+class MapChildren:
+    """What a mapped task's pipeline yields to have its children run.
+
+    Args:
+        states: each child's state to start from (``len(states)`` children).
+        start_child: ``start_child(map_index, state)`` returns that child's pipeline;
+            called when the child is ready, so it reads its upstream item then.
+
+    Children start in a copy of the context the request was made in (the mapped
+    task's). The loop sends back the list of the children's final states.
+    """
+
+    __slots__ = ("context", "start_child", "states")
+
+    def __init__(self, states: list[State], start_child: Callable[[int, State], Pipeline]) -> None:
+        self.states = states
+        self.start_child = start_child
+        self.context = copy_context()
+
+
+Pipeline = Generator[CallTask | MapChildren, Any, State]
+RunOne = Callable[["Task", State, dict["Edge", State], bool], Pipeline]
+
+
+def call_task_code(
+    task: Task,
+    inputs: dict[str, Any],
+    context: dict[str, Any],
+    timeout_handler: Callable[..., Any] | None = None,
+) -> Any:
+    """Run ``task.run(**inputs)`` with ``lockgate.context`` set to ``context``.
+
+    This is the function executors run (in a thread, a process or on a Dask
+    worker), so the context arrives wherever the task's code runs.
+    """
+    token = ctx.set_values(context)
+    try:
+        if task.timeout is not None and timeout_handler is not None:
+            return timeout_handler(task.run, timeout=task.timeout, **inputs)
+        return task.run(**inputs)
+    finally:
+        ctx.reset(token)
+
+
+def _outcome(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    try:
+        return True, fn(*args)
+    except Exception as exc:  # the task's failure: a value for its pipeline
+        return False, exc
 
 
 def initial_state(given: State | None, start: bool) -> State:
@@ -53,6 +133,22 @@ def initial_state(given: State | None, start: bool) -> State:
     state = given if given is not None else Pending()
     if start and isinstance(state, Paused):
         state = Resume("Resumed as a start task.", cached_inputs=state.cached_inputs)
+    return state
+
+
+def run_pipeline(pipeline: Pipeline, executor: Executor) -> State:
+    """Drive one pipeline to its end (``TaskRunner.run``) and return its state.
+
+    Mapped children run as nodes of the loop, spread over the executor, and children
+    that end Retrying are retried on the clock in force; the pipeline's own final
+    state is returned as it is, even when Scheduled.
+    """
+    loop = _Loop(executor)
+    root = loop.add_node(Pending(), lambda _state: pipeline, retry=False)
+    loop.ready.append(root)
+    loop.run()
+    state = loop.states[root]
+    assert state is not None
     return state
 
 
@@ -74,9 +170,9 @@ def run_tasks(
             start tasks without checking their upstream states or trigger.
         keep: tasks whose results must survive the run; others are released once
             every downstream task has finished.
-        executor: where each task runs.
+        executor: where the tasks' code runs.
         run_one: ``run_one(task, state, upstream_states, is_start_task)`` returns the
-            task's new state; the loop submits it to the executor.
+            task's pipeline (see :meth:`TaskRunner.pipeline`).
 
     Returns:
         The final state of every task (released ones excluded).
@@ -99,76 +195,370 @@ def run_tasks(
     else:
         computed = [True] * n
 
-    states: list[State | None] = [None] * n
+    loop = _Loop(executor)
     to_run = [False] * n
     for i, t in enumerate(tasks):
         given = task_states.get(t)
-        st = initial_state(given, i in start)
-        states[i] = st
+        state = initial_state(given, i in start)
         to_run[i] = computed[i] and not (
-            given is not None and isinstance(st, Finished) and not isinstance(st, (Cached, Mapped))
+            given is not None
+            and isinstance(state, Finished)
+            and not isinstance(state, (Cached, Mapped))
         )
+        loop.add_node(state, _task_starter(loop, t, i, i in start, run_one), retry=True)
 
-    in_edges: list[list[tuple[Edge, int]]] = [[] for _ in range(n)]
-    dependents: list[list[int]] = [[] for _ in range(n)]
-    waiting = [0] * n
-    needed_by = [0] * n
+    loop.in_edges = [[] for _ in range(n)]
+    loop.edge_dependents = [[] for _ in range(n)]
+    loop.needed_by = [0] * n
     for i, t in enumerate(tasks):
         for e in flow._edges_to.get(t, ()):
             u = index[e.upstream_task]
-            in_edges[i].append((e, u))
+            loop.in_edges[i].append((e, u))
             if to_run[i]:
-                dependents[u].append(i)
-                needed_by[u] += 1
+                loop.edge_dependents[u].append((i, e.mapped))
+                loop.needed_by[u] += 1
                 if to_run[u]:
-                    waiting[i] += 1
-    keep_index = {index[t] for t in keep if t in index}
+                    loop.unavailable[i] += 1
+    loop.keep = {index[t] for t in keep if t in index}
+    loop.task_count = n
+    loop.ready.extend(i for i in range(n - 1, -1, -1) if to_run[i] and loop.unavailable[i] == 0)
+    loop.run()
+    return {t: st for t, st in zip(tasks, loop.states) if st is not None}
 
-    ready = [i for i in range(n - 1, -1, -1) if to_run[i] and waiting[i] == 0]
-    timed: list[tuple[Any, int, int]] = []  # (start_time, tie-breaker, index)
-    in_flight: list[tuple[Any, int]] = []
-    capacity = max(1, executor.capacity)
-    seq = 0
 
-    def submit(i: int) -> Any:
-        upstream = {e: states[u] for e, u in in_edges[i]}
-        return executor.submit(run_one, tasks[i], states[i], upstream, i in start)
+def _task_starter(
+    loop: _Loop, task: Task, i: int, is_start: bool, run_one: RunOne
+) -> Callable[[State], Pipeline]:
+    def start(state: State) -> Pipeline:
+        upstream = {e: loop.upstream_state(u) for e, u in loop.in_edges[i]}
+        return run_one(task, state, upstream, is_start)
 
-    def settle(i: int, state: State) -> None:
-        nonlocal seq
-        states[i] = state
-        if is_done(state):
-            for d in reversed(dependents[i]):  # LIFO stack: first dependent runs first
-                waiting[d] -= 1
-                if waiting[d] == 0:
-                    ready.append(d)
-            for _, u in in_edges[i]:
-                needed_by[u] -= 1
-                if needed_by[u] == 0 and u not in keep_index and is_done(states[u]):  # type: ignore[arg-type]
-                    states[u] = None  # release the result
-        elif isinstance(state, Scheduled):
-            seq += 1
-            heapq.heappush(timed, (state.start_time, seq, i))
-        # Paused, or Pending behind an unfinished upstream: it stays, and so do its dependents.
+    return start
 
-    while True:
-        if capacity == 1:
-            while ready:
-                i = ready.pop()
-                settle(i, executor.wait(submit(i)))
-        else:
-            while ready and len(in_flight) < capacity:
-                i = ready.pop()
-                in_flight.append((submit(i), i))
-            if in_flight:
-                position, state = next(iter(executor.as_completed([f for f, _ in in_flight])))
-                settle(in_flight.pop(position)[1], state)
+
+class _Loop:
+    """The loop's indexed state and its event handlers (see the module docstring)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.inline = executor.capacity <= 1
+        self.capacity = max(1, executor.capacity)
+        # Per node.
+        self.states: list[State | None] = []
+        self.starters: list[Callable[[State], Pipeline]] = []
+        self.retry: list[bool] = []
+        self.pipelines: list[Pipeline | None] = []
+        self.contexts: list[Context | None] = []
+        self.unavailable: list[int] = []
+        self.dependents: list[list[int]] = []
+        self.parent: list[int] = []  # the mapped task a child belongs to, else -1
+        self.origins: list[Context | None] = []  # the context a child's pipeline starts in
+        self.map_index: list[int] = []
+        self.readers_left: list[int] = []  # children: unfinished downstream children reading it
+        # Per mapped node that expanded.
+        self.children: dict[int, list[int]] = {}
+        self.live: dict[int, Mapped] = {}  # the parent's Mapped-so-far, shared by readers
+        self.unsettled: dict[int, int] = {}
+        # Per task node (set by run_tasks; empty when driving a single pipeline).
+        self.task_count = 0
+        self.in_edges: list[list[tuple[Edge, int]]] = []
+        self.edge_dependents: list[list[tuple[int, bool]]] = []
+        self.needed_by: list[int] = []
+        self.keep: set[int] = set()
+        # Scheduling.
+        self.ready: list[int] = []
+        self.timed: list[tuple[Any, int, int]] = []  # (start_time, tie-breaker, node)
+        self.seq = 0
+        self.in_flight: dict[int, tuple[Any, int]] = {}  # id(future) -> (future, node)
+        self.deadlines: list[tuple[float, int, int, float]] = []  # (at, seq, id, timeout)
+        self.done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    # -- nodes ------------------------------------------------------------------------
+    def add_node(
+        self, state: State, starter: Callable[[State], Pipeline], retry: bool, parent: int = -1
+    ) -> int:
+        self.states.append(state)
+        self.starters.append(starter)
+        self.retry.append(retry)
+        self.pipelines.append(None)
+        self.contexts.append(None)
+        self.unavailable.append(0)
+        self.dependents.append([])
+        self.parent.append(parent)
+        self.origins.append(None)
+        self.map_index.append(-1)
+        self.readers_left.append(-1)
+        return len(self.states) - 1
+
+    def upstream_state(self, u: int) -> State:
+        """The state a reader of task node ``u`` sees (its Mapped-so-far while expanding)."""
+        live = self.live.get(u)
+        if live is not None and self.unsettled.get(u, 0) > 0:
+            return live
+        state = self.states[u]
+        assert state is not None, "a released result was needed"
+        return state
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            # After an engine error or Ctrl-C, end suspended pipelines in their own
+            # contexts (their clean-up resets context values set there).
+            for node, pipeline in enumerate(self.pipelines):
+                context = self.contexts[node]
+                if pipeline is not None and context is not None:
+                    context.run(pipeline.close)
+
+    def _run(self) -> None:
+        ready = self.ready
+        while True:
+            while ready and len(self.in_flight) < self.capacity:
+                node = ready.pop()
+                self.start(node)
+            if self.in_flight:
+                self.collect()
                 continue
-        if timed:
-            start_time, _, i = heapq.heappop(timed)
-            clock.sleep((start_time - clock.now()).total_seconds())
-            ready.append(i)
-            continue
-        break
+            if self.timed:
+                start_time, _, node = heapq.heappop(self.timed)
+                clock.sleep((start_time - clock.now()).total_seconds())
+                ready.append(node)
+                continue
+            if self.finish_stuck_parents():
+                continue
+            break
 
-    return {t: st for t, st in zip(tasks, states) if st is not None}
+    def start(self, node: int) -> None:
+        state = self.states[node]
+        assert state is not None
+        origin = self.origins[node]
+        context = origin.copy() if origin is not None else copy_context()
+        self.contexts[node] = context
+        self.pipelines[node] = context.run(self.starters[node], state)
+        self.advance(node, None)
+
+    def advance(self, node: int, value: Any) -> None:
+        """Send ``value`` into the node's pipeline and act on what it yields next."""
+        pipeline = self.pipelines[node]
+        context = self.contexts[node]
+        assert pipeline is not None and context is not None
+        executor = self.executor
+        while True:
+            try:
+                request = context.run(pipeline.send, value)
+            except StopIteration as stop:
+                self.pipelines[node] = None
+                self.contexts[node] = None
+                self.settle(node, stop.value)
+                return
+            if type(request) is CallTask:
+                if self.inline:
+                    value = executor.wait(
+                        executor.submit(
+                            _outcome,
+                            call_task_code,
+                            request.task,
+                            request.inputs,
+                            request.context,
+                            executor.timeout_handler,
+                        )
+                    )
+                    continue
+                self.submit(node, request)
+                return
+            assert isinstance(request, MapChildren)
+            self.expand(node, request)
+            return
+
+    def submit(self, node: int, request: CallTask) -> None:
+        future = self.executor.submit(call_task_code, request.task, request.inputs, request.context)
+        key = id(future)
+        self.in_flight[key] = (future, node)
+        timeout = request.task.timeout
+        if timeout is not None:
+            self.seq += 1
+            heapq.heappush(self.deadlines, (time.monotonic() + timeout, self.seq, key, timeout))
+        future.add_done_callback(self.done.put)
+
+    def collect(self) -> None:
+        """Wait for finished calls (or a passed deadline) and resume their pipelines."""
+        wait: float | None = None
+        if self.deadlines:
+            wait = max(0.0, self.deadlines[0][0] - time.monotonic())
+        try:
+            batch = [self.done.get(timeout=wait)]
+        except queue.Empty:
+            batch = []
+        while True:
+            try:
+                batch.append(self.done.get_nowait())
+            except queue.Empty:
+                break
+        # A call stopped at its timeout may still report in: it is no longer in flight.
+        batch = [f for f in batch if self.in_flight.get(id(f), (None,))[0] is f]
+        for future, outcome in zip(batch, self.executor.outcomes(batch)):
+            _, node = self.in_flight.pop(id(future))
+            self.advance(node, outcome)
+        now = time.monotonic()
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, _, key, timeout = heapq.heappop(self.deadlines)
+            entry = self.in_flight.pop(key, None)
+            if entry is None:
+                continue  # finished in time
+            future, node = entry
+            self.executor.stop(future)
+            error = TaskTimeoutError(f"Task did not finish within its timeout of {timeout} s.")
+            self.advance(node, (False, error))
+
+    # -- events -------------------------------------------------------------------------
+    def expand(self, node: int, request: MapChildren) -> None:
+        """A mapped task asks for its children: add them as nodes of the loop."""
+        count = len(request.states)
+        readers = self._child_readers(node)
+        mapped_upstreams = (
+            [u for e, u in self.in_edges[node] if e.mapped and u in self.children]
+            if node < self.task_count
+            else []
+        )
+        ids: list[int] = []
+        for i, state in enumerate(request.states):
+            child = self.add_node(state, _child_starter(request, i), retry=True, parent=node)
+            self.map_index[child] = i
+            self.origins[child] = request.context
+            self.readers_left[child] = readers
+            for u in mapped_upstreams:
+                siblings = self.children[u]
+                if i < len(siblings) and self.unsettled.get(u, 0) > 0:
+                    upstream_child = siblings[i]
+                    up_state = self.states[upstream_child]
+                    if up_state is None or not is_done(up_state):
+                        self.unavailable[child] += 1
+                        self.dependents[upstream_child].append(child)
+            ids.append(child)
+        live = Mapped(result=None)
+        live.map_states = list(request.states)
+        self.children[node] = ids
+        self.live[node] = live
+        self.unsettled[node] = count
+        # Streaming: downstream mapped tasks may expand now, child waiting for child.
+        if node < self.task_count:
+            for d, mapped in self.edge_dependents[node]:
+                if mapped:
+                    self.unavailable[d] -= 1
+                    if self.unavailable[d] == 0:
+                        self.ready.append(d)
+        if count == 0:
+            self.resume_parent(node)
+            return
+        self.ready.extend(c for c in reversed(ids) if self.unavailable[c] == 0)
+
+    def settle(self, node: int, state: State) -> None:
+        """A node's pipeline ended with ``state``."""
+        self.states[node] = state
+        parent = self.parent[node]
+        if is_done(state):
+            self.node_done(node)
+        elif isinstance(state, Scheduled) and self.retry[node]:
+            self.seq += 1
+            heapq.heappush(self.timed, (state.start_time, self.seq, node))
+            return
+        # Paused, or Pending behind an unfinished upstream: it stays, and so do its readers.
+        if parent >= 0:
+            self.live[parent].map_states[self.map_index[node]] = state
+            self.unsettled[parent] -= 1
+            if self.unsettled[parent] == 0:
+                self.resume_parent(parent)
+
+    def resume_parent(self, parent: int) -> None:
+        self.advance(parent, self.live[parent].map_states)
+
+    def node_done(self, node: int) -> None:
+        ready = self.ready
+        for d in reversed(self.dependents[node]):  # LIFO stack: first dependent runs first
+            self.unavailable[d] -= 1
+            if self.unavailable[d] == 0:
+                ready.append(d)
+        if node < self.task_count:
+            expanded = node in self.children
+            for d, mapped in reversed(self.edge_dependents[node]):
+                if mapped and expanded:
+                    continue  # made available when this node expanded
+                self.unavailable[d] -= 1
+                if self.unavailable[d] == 0:
+                    ready.append(d)
+            for _, u in self.in_edges[node]:
+                self.needed_by[u] -= 1
+                if self.needed_by[u] == 0 and u not in self.keep:
+                    self.release_task(u)
+        else:
+            parent = self.parent[node]
+            if 0 <= parent < self.task_count:
+                self.release_read_children(parent, self.map_index[node])
+
+    # -- releasing results --------------------------------------------------------------
+    def _child_readers(self, node: int) -> int:
+        """How many downstream children will read each child of ``node`` (-1: keep them).
+
+        Children can be let go one by one only when every downstream task maps over
+        this one; a task that takes the whole list needs every child's result.
+        """
+        if node >= self.task_count or node in self.keep:
+            return -1
+        dependents = self.edge_dependents[node]
+        if not dependents or not all(mapped for _, mapped in dependents):
+            return -1
+        return len(dependents)
+
+    def release_read_children(self, reader_task: int, i: int) -> None:
+        """A child of ``reader_task`` finished: drop upstream children nothing else reads."""
+        for e, u in self.in_edges[reader_task]:
+            siblings = self.children.get(u)
+            if not e.mapped or siblings is None or i >= len(siblings):
+                continue
+            child = siblings[i]
+            if self.readers_left[child] <= 0:
+                continue
+            self.readers_left[child] -= 1
+            if self.readers_left[child] == 0:
+                self.states[child] = None
+                for mapped in (self.live[u], self.states[u]):
+                    if isinstance(mapped, Mapped) and i < len(mapped.map_states):
+                        mapped.map_states[i] = _without_result(mapped.map_states[i])
+                        if isinstance(mapped.result, list) and i < len(mapped.result):
+                            mapped.result[i] = NoResult
+
+    def release_task(self, u: int) -> None:
+        state = self.states[u]
+        if state is None or not is_done(state):
+            return
+        self.states[u] = None
+        for child in self.children.pop(u, ()):
+            self.states[child] = None
+        self.live.pop(u, None)
+
+    # -- the end --------------------------------------------------------------------------
+    def finish_stuck_parents(self) -> bool:
+        """Nothing can run: end mapped tasks whose children wait for ever (e.g. on a
+        paused upstream child) with their children's states so far."""
+        stuck = [p for p, left in self.unsettled.items() if left > 0]
+        for parent in stuck:
+            self.unsettled[parent] = 0
+            self.resume_parent(parent)
+        return bool(stuck) and bool(self.ready or self.in_flight or self.timed)
+
+
+def _child_starter(request: MapChildren, i: int) -> Callable[[State], Pipeline]:
+    def start(state: State) -> Pipeline:
+        return request.start_child(i, state)
+
+    return start
+
+
+def _without_result(state: State) -> State:
+    """A copy of a released child's state that no longer holds its result or inputs."""
+    light = state.__copy__()
+    light.result = NoResult
+    light._result = None
+    light.cached_inputs = None
+    return light

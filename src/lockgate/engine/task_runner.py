@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.core.task import Task
 from lockgate.engine import signals
-from lockgate.engine.executors.base import Executor, TaskTimeoutError
+from lockgate.engine.executors.base import Executor, ExecutorError, TaskTimeoutError
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, Result
 from lockgate.engine.retries import delay_for
+from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipeline
 from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Cached,
@@ -120,13 +121,30 @@ class TaskRunner:
             state: the task's current state (default ``Pending()``).
             upstream_states: each upstream edge and its upstream task's state.
             context: values added to ``lockgate.context`` for this run.
-            executor: runs mapped children and enforces the timeout (default inline).
+            executor: where the task's code (and mapped children's) runs (default
+                inline).
             ignore_trigger: run regardless of upstream states and trigger, as for a
                 flow run's ``start_tasks`` or an approved ``manual_only`` task.
 
         Returns:
             The new state. Exceptions from task code never escape, unless
             ``lockgate.utilities.debug.raise_on_exception`` is active.
+        """
+        pipeline = self.pipeline(state, upstream_states, context, ignore_trigger)
+        return run_pipeline(pipeline, executor or _INLINE)
+
+    def pipeline(
+        self,
+        state: State | None = None,
+        upstream_states: Mapping[Edge, State] | None = None,
+        context: Mapping[str, Any] | None = None,
+        ignore_trigger: bool = False,
+    ) -> Pipeline:
+        """The steps of :meth:`run` as a generator, for the scheduling loop to drive.
+
+        It yields a :class:`~lockgate.engine.scheduler.CallTask` when the task's code
+        must run, and a :class:`~lockgate.engine.scheduler.MapChildren` when mapped
+        children must; it returns the new state. Arguments are those of :meth:`run`.
         """
         task = self.task
         upstream = upstream_states or {}
@@ -149,7 +167,7 @@ class TaskRunner:
             if not ignore_trigger:
                 state = self.check_upstream_finished(state, upstream)
             if values.get("map_index") is None and any(e.mapped for e in upstream):
-                state = self.run_mapped_task(state, upstream, executor, ignore_trigger)
+                state = yield from self._map(state, upstream, ignore_trigger)
                 raise ENDRUN(state)
             if not ignore_trigger:
                 state = self.check_upstream_skipped(state, upstream)
@@ -157,8 +175,8 @@ class TaskRunner:
             state = self.check_task_is_cached(state, inputs)
             state = self.check_task_trigger(state, upstream, inputs, ignore_trigger)
             state = self.set_task_to_running(state, inputs)
-            timeout_handler = (executor or _INLINE).timeout_handler
-            state = self.get_task_run_state(state, inputs, timeout_handler)
+            outcome = yield CallTask(task, inputs, values)
+            state = self.get_task_run_state(state, inputs, _Replay(outcome))
             state = self.cache_result(state, inputs)
             state = self.check_for_retry(state, inputs)
         except ENDRUN as end:
@@ -290,13 +308,16 @@ class TaskRunner:
 
     # -- step 4 ----------------------------------------------------------------------------
     def check_upstream_finished(self, state: State, upstream_states: Mapping[Edge, State]) -> State:
-        """Stop here, still Pending, while any upstream task (or mapped child) is unfinished.
+        """Stop here, still Pending, while any upstream task is unfinished.
+
+        A Mapped upstream on a mapped edge does not hold the whole task back: each
+        child checks its own item, so children whose items are done can run.
 
         Raises:
             ENDRUN: with the state unchanged.
         """
-        for st in upstream_states.values():
-            if not is_done(st):
+        for edge, st in upstream_states.items():
+            if not is_done(st) and not (edge.mapped and isinstance(st, Mapped)):
                 raise ENDRUN(state)
         return state
 
@@ -310,10 +331,16 @@ class TaskRunner:
     ) -> State:
         """Run one child per mapped item and return the parent's ``Mapped`` state.
 
-        Each child goes through the whole pipeline with ``map_index`` set. Inputs are
-        zipped to the shortest mapped input; an empty input gives zero children.
-        Children that end Retrying are retried here, on the clock in force.
+        Each child goes through the whole pipeline with ``map_index`` set, on
+        ``executor``. Inputs are zipped to the shortest mapped input; an empty input
+        gives zero children. Children that end Retrying are retried on the clock in
+        force.
         """
+        return run_pipeline(self._map(state, upstream_states, ignore_trigger), executor or _INLINE)
+
+    def _map(
+        self, state: State, upstream_states: Mapping[Edge, State], ignore_trigger: bool
+    ) -> Pipeline:
         children_items: dict[Edge, list[State]] = {}
         previous = state.map_states if isinstance(state, Mapped) else []
         resuming = ignore_trigger or bool(ctx.current().get("resume"))
@@ -358,7 +385,6 @@ class TaskRunner:
                 ),
             )
         count = min((len(items) for items in children_items.values()), default=0)
-        executor = executor or _INLINE
         child_runner = type(self)(
             self.task,
             state_handlers=self.state_handlers,
@@ -381,31 +407,22 @@ class TaskRunner:
                 e: (children_items[e][i] if e.mapped else st) for e, st in upstream_states.items()
             }
 
-        todo = list(range(count))
-        while todo:
-            futures = [
-                executor.submit(
-                    child_runner.run,
-                    child_states[i],
-                    child_upstream(i),
-                    {"map_index": i, "resume": True} if resuming else {"map_index": i},
-                    executor,
-                    ignore_trigger,
-                )
-                for i in todo
-            ]
-            for i, new in zip(todo, executor.wait(futures)):
-                child_states[i] = new
-            waiting = [i for i in todo if isinstance(child_states[i], Retrying)]
-            if waiting:
-                start = min(child_states[i].start_time for i in waiting)  # type: ignore[attr-defined]
-                clock.sleep((start - clock.now()).total_seconds())
-            todo = waiting
+        context_extra: dict[str, Any] = {"resume": True} if resuming else {}
+
+        def start_child(i: int, child_state: State) -> Pipeline:
+            return child_runner.pipeline(
+                child_state,
+                child_upstream(i),
+                {"map_index": i, **context_extra},
+                ignore_trigger,
+            )
+
+        final_states = yield MapChildren(child_states, start_child)
         return self._set(
             state,
             Mapped(
                 f"Mapped {count} child run(s).",
-                map_states=child_states,
+                map_states=final_states,
                 cached_inputs=state.cached_inputs,
             ),
         )
@@ -519,14 +536,19 @@ class TaskRunner:
     ) -> State:
         """Call ``task.run(**inputs)`` and turn the outcome into a state.
 
+        ``timeout_handler(task.run, timeout=task.timeout, **inputs)`` makes the call
+        when the task has a timeout (in a flow run, the scheduling loop has already
+        run the code on the executor and passes a handler that replays the outcome).
         A return value gives ``Success("Task run succeeded.")``; a signal gives its
-        state; running past ``task.timeout`` gives ``TimedOut``; any other exception
-        gives ``Failed("Unexpected error: ...")`` with the exception as result.
+        state; running past the timeout gives ``TimedOut``; an executor that could not
+        run the code or bring its outcome back gives ``Failed`` naming the task; any
+        other exception gives ``Failed("Unexpected error: ...")`` with the exception
+        as result.
         """
         task = self.task
         new: State
         try:
-            if task.timeout is None or timeout_handler is None:
+            if timeout_handler is None:
                 value = task.run(**inputs)
             else:
                 value = timeout_handler(task.run, timeout=task.timeout, **inputs)
@@ -545,6 +567,11 @@ class TaskRunner:
                 result=exc,
                 cached_inputs=inputs,
             )
+        except ExecutorError as exc:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            name = ctx.current().get("task_full_name", task.name)
+            new = Failed(f"Task {name!r}: {exc}.", result=exc, cached_inputs=inputs)
         except Exception as exc:
             if ctx.current().get("raise_on_exception"):
                 raise
@@ -583,6 +610,21 @@ class TaskRunner:
                 )
                 return self._set(state, new)
         return state
+
+
+class _Replay:
+    """A timeout handler that replays a call's outcome the loop already has."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self, outcome: tuple[bool, Any]) -> None:
+        self.outcome = outcome
+
+    def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        ok, value = self.outcome
+        if ok:
+            return value
+        raise value
 
 
 def _keep_inputs(state: State, inputs: dict[str, Any] | None) -> State:

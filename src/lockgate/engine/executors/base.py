@@ -1,4 +1,12 @@
-"""The executor interface: *where* a ready task runs. The flow runner decides *what*."""
+"""The executor interface: *where* a task's code runs. The scheduling loop decides *what*.
+
+The loop (:mod:`lockgate.engine.scheduler`) runs every TaskRunner step itself, in the
+calling thread: triggers, state handlers, hooks, caching and retries never leave it.
+Only the task's own code, ``task.run(**inputs)``, is handed to an executor with
+:meth:`Executor.submit`. So every executor gives the same states for the same flow,
+and what crosses a process boundary is exactly: the task, its inputs, the run
+context, and the value (or exception) it produced.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import copy_context
 from typing import Any
 
-__all__ = ["Executor", "TaskTimeoutError"]
+__all__ = ["Executor", "ExecutorError", "TaskTimeoutError", "WorkerLostError"]
 
 
 class TaskTimeoutError(TimeoutError):
@@ -19,17 +27,35 @@ class TaskTimeoutError(TimeoutError):
     """
 
 
+class ExecutorError(Exception):
+    """The executor could not run a task's code or bring its outcome back.
+
+    Examples: an input or result that cannot be pickled for another process. The
+    message names the object's type; the task runner adds the task's name.
+    """
+
+
+class WorkerLostError(ExecutorError):
+    """The process (or Dask worker) running a task's code died before it finished."""
+
+
 class Executor:
     """Base class of executors.
 
     An executor offers ``start()`` (a context manager around a run), ``submit``,
-    ``map`` and ``wait``. The flow runner's scheduling loop hands it one ready task
-    at a time (up to ``capacity`` at once) and collects finished ones with
-    :meth:`as_completed`. Executors must pickle (they travel with task runners).
+    ``map`` and ``wait``. The scheduling loop keeps up to :attr:`capacity` calls in
+    flight: with ``capacity == 1`` it calls ``wait(submit(...))`` for one call at a
+    time; above that, ``submit`` must return a future with
+    ``add_done_callback(callback)`` (as :class:`concurrent.futures.Future` has), and
+    the loop reads finished ones with :meth:`outcomes`. Executors must pickle: only
+    their settings travel, never a running pool.
     """
 
     capacity: int = 1
-    """How many tasks the scheduling loop may have in flight at once."""
+    """How many calls the scheduling loop may have in flight at once."""
+
+    hard_timeouts: bool = False
+    """True when :meth:`stop` really stops a call (it runs in a process we can kill)."""
 
     @contextmanager
     def start(self) -> Iterator[None]:
@@ -48,19 +74,40 @@ class Executor:
         """Block until ``futures`` (one, or a list) are done; return their results."""
         raise NotImplementedError
 
+    def outcomes(self, futures: Sequence[Any]) -> list[tuple[bool, Any]]:
+        """``(True, value)`` or ``(False, exception)`` for each finished future.
+
+        Never raises for a call's own failure. Executors that can fetch many results
+        in one round trip (Dask) override this.
+        """
+        out: list[tuple[bool, Any]] = []
+        for future in futures:
+            try:
+                out.append((True, self.wait(future)))
+            except BaseException as exc:  # KeyboardInterrupt in a worker thread included
+                out.append((False, exc))
+        return out
+
+    def stop(self, future: Any) -> None:
+        """Stop a call that ran past its timeout.
+
+        Executors with :attr:`hard_timeouts` kill it (and replace the process it ran
+        in); the others abandon it: it runs on, and its outcome is ignored.
+        """
+
     def as_completed(self, futures: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Yield ``(position, result)`` for the futures as they finish (at least one)."""
+        """Yield ``(position, result)`` for the futures as they finish."""
         for position, future in enumerate(futures):
             yield position, self.wait(future)
 
     def timeout_handler(
         self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any
     ) -> Any:
-        """Call ``fn`` and raise ``TimeoutError`` if it runs longer than ``timeout`` seconds.
+        """Call ``fn`` inline and raise ``TaskTimeoutError`` if it runs past ``timeout`` s.
 
-        This default is a *soft* timeout: ``fn`` runs in a daemon thread that is
-        abandoned (it keeps running until it returns) when time is up. Executors
-        that run tasks in processes override this with a hard timeout.
+        Used when the calling thread runs the task itself (``capacity == 1``). This is
+        a *soft* timeout: ``fn`` runs in a daemon thread that is abandoned (it keeps
+        running until it returns) when time is up.
 
         Raises:
             TaskTimeoutError: when ``fn`` did not return in time.

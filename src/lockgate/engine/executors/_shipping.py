@@ -1,0 +1,97 @@
+"""Moving a call and its outcome between processes, for the process and Dask executors.
+
+The coordinator packs ``fn(*args, **kwargs)`` with cloudpickle (so functions defined in
+``__main__`` or inside other functions travel too); the worker runs it and packs the
+outcome. Whatever cannot be pickled becomes an :class:`ExecutorError` that names the
+object's type, so a bad value fails its task instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from lockgate.engine.executors.base import ExecutorError
+
+__all__ = ["RemoteError", "pack_call", "run_packed", "unpack_outcome"]
+
+
+class RemoteError(Exception):
+    """Stands in for an exception raised in a worker that could not be pickled back.
+
+    Carries the original type name, message and traceback text.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.traceback_text = traceback_text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteError, (self.type_name, str(self).partition(": ")[2], self.traceback_text))
+
+
+def pack_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """Pickle a call to send it to a worker.
+
+    Raises:
+        ExecutorError: naming the type of the first argument that cannot be pickled.
+    """
+    try:
+        data: bytes = cloudpickle.dumps((fn, args, kwargs))
+        return data
+    except Exception as exc:
+        culprit = _first_unpicklable((fn, *args, *kwargs.values()))
+        raise ExecutorError(
+            f"could not send the call to a worker process: a value of type "
+            f"{type(culprit).__name__} cannot be pickled ({exc})"
+        ) from None
+
+
+def run_packed(payload: bytes) -> bytes:
+    """Run a packed call (in the worker) and pack its outcome: never raises for the call."""
+    try:
+        fn, args, kwargs = cloudpickle.loads(payload)
+        outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
+    except BaseException as exc:  # the task's failure travels back as a value
+        outcome = (False, exc)
+    try:
+        data: bytes = cloudpickle.dumps(outcome)
+        return data
+    except Exception as exc:
+        ok, value = outcome
+        if ok:
+            error: BaseException = ExecutorError(
+                f"its result, a value of type {type(value).__name__}, cannot be pickled "
+                f"to send it back from the worker process ({exc})"
+            )
+        else:
+            error = RemoteError(
+                type(value).__name__,
+                str(value),
+                "".join(traceback.format_exception(value)),
+            )
+        data = cloudpickle.dumps((False, error))
+        return data
+
+
+def unpack_outcome(data: bytes) -> Any:
+    """The call's return value (in the coordinator), or raise its exception."""
+    ok, value = cloudpickle.loads(data)
+    if ok:
+        return value
+    raise value
+
+
+def _first_unpicklable(values: tuple[Any, ...]) -> Any:
+    for value in values:
+        items = value.values() if isinstance(value, dict) else [value]
+        for item in items:
+            try:
+                cloudpickle.dumps(item)
+            except Exception:
+                return item
+    return values[0] if values else None
