@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSDEPS := $(VENV)/.sysdeps
 
-.PHONY: demo test lint typecheck bench bench-smoke clean
+.PHONY: demo test lint typecheck bench bench-executors bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,9 +46,16 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
-## A quick smoke run of the benchmark (N = 1,000 and 10,000): checks the ratio targets.
+## Executor benchmark: speed-up of each executor over LocalExecutor (sleeping and CPU-bound
+## tasks), and per-task overhead at N = 10,000 against raw dask.distributed and dask.threaded.
+bench-executors: $(STAMP)
+	$(BIN)/python bench/bench_executors.py
+
+## A quick smoke run of the benchmarks: the core one at N = 1,000 and 10,000 (checks the ratio
+## targets), then the executor one with fewer tasks and N = 1,000 (about a minute).
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/bench_core.py --sizes 1000,10000 --repeat 1
+	$(BIN)/python bench/bench_executors.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

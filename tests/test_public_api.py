@@ -82,7 +82,7 @@ SPEC: dict[str, set[str]] = {
     },
     "lockgate.engine.task_runner": {"TaskRunner", "ENDRUN"},
     "lockgate.engine.flow_runner": {"FlowRunner", "ENDRUN"},
-    "lockgate.engine.executors": {"Executor", "LocalExecutor"},
+    "lockgate.engine.executors": {"Executor", "LocalExecutor", "DaskExecutor"},
     "lockgate.engine.cache_validators": {
         "never_use",
         "duration_only",
@@ -191,7 +191,18 @@ PINNED: dict[str, list[str]] = {
     ],
     "lockgate.engine.task_runner": ["ENDRUN", "TaskRunner"],
     "lockgate.engine.flow_runner": ["ENDRUN", "FlowRunner"],
-    "lockgate.engine.executors": ["Executor", "LocalExecutor", "TaskTimeoutError"],
+    "lockgate.engine.executors": [
+        "DaskExecutor",
+        "Executor",
+        "ExecutorError",
+        "LocalExecutor",
+        "ProcessExecutor",
+        "TaskTimeoutError",
+        "ThreadExecutor",
+        "WorkerLostError",
+        "default_executor",
+        "executor_from_spec",
+    ],
     "lockgate.engine.cache_validators": [
         "CacheValidator",
         "all_inputs",

@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine import signals
+from lockgate.engine.executors._choose import default_executor, executor_from_spec
 from lockgate.engine.executors.base import Executor
-from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.hooks import RunHooks
 from lockgate.engine.scheduler import Pipeline, run_tasks
 from lockgate.engine.signals import ENDRUN
@@ -69,7 +69,7 @@ class FlowRunner:
         return_tasks: Iterable[Task] | None = None,
         parameters: Mapping[str, Any] | None = None,
         task_runner_state_handlers: Iterable[RunnerStateHandler] | None = None,
-        executor: Executor | None = None,
+        executor: Executor | str | None = None,
         context: Mapping[str, Any] | None = None,
         task_contexts: Mapping[Task, Mapping[str, Any]] | None = None,
         start_tasks: Iterable[Task] | None = None,
@@ -86,7 +86,9 @@ class FlowRunner:
                 are kept; other results are released once nothing needs them).
             parameters: values for the flow's parameters.
             task_runner_state_handlers: handlers given to every TaskRunner.
-            executor: where tasks run (default :class:`LocalExecutor`).
+            executor: where tasks' code runs: an :class:`Executor`, a text form such as
+                ``"threads:8"`` (see :func:`executor_from_spec`), or None for
+                ``$LOCKGATE_EXECUTOR``, else :class:`LocalExecutor`.
             context: values added to ``lockgate.context`` for the whole run.
             task_contexts: per-task values added to the context.
             start_tasks: run only these and their downstream tasks; the start tasks
@@ -97,8 +99,16 @@ class FlowRunner:
         Returns:
             ``Running`` if a reference task is unfinished (e.g. Paused), ``Failed`` if
             one failed, else ``Success``. ``result`` maps each return task to its state.
+
+        Raises:
+            ValueError: when ``return_tasks`` or ``start_tasks`` name tasks of another
+                flow, or ``executor`` is an unknown text form.
         """
         flow = self.flow
+        if isinstance(executor, str):
+            executor = executor_from_spec(executor)
+        elif executor is None:
+            executor = default_executor()
         hooks = list(hooks or ())
         return_tasks = set(return_tasks or ())
         unknown = [t for t in return_tasks | set(start_tasks or ()) if t not in flow._tasks]
@@ -123,7 +133,7 @@ class FlowRunner:
                 state,
                 task_states=task_states or {},
                 return_tasks=return_tasks,
-                executor=executor or LocalExecutor(),
+                executor=executor,
                 task_runner_state_handlers=handlers,
                 listeners=listeners,
                 task_contexts=task_contexts or {},

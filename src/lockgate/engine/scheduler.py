@@ -36,6 +36,7 @@ from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.executors.base import TaskTimeoutError
+from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult
 from lockgate.engine.state import (
     Cached,
@@ -118,9 +119,9 @@ def call_task_code(
         ctx.reset(token)
 
 
-def _outcome(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
     try:
-        return True, fn(*args)
+        return True, fn(*args, **kwargs)
     except Exception as exc:  # the task's failure: a value for its pipeline
         return False, exc
 
@@ -205,7 +206,7 @@ def run_tasks(
             and isinstance(state, Finished)
             and not isinstance(state, (Cached, Mapped))
         )
-        loop.add_node(state, _task_starter(loop, t, i, i in start, run_one), retry=True)
+        loop.add_node(state, None, retry=True)
 
     loop.in_edges = [[] for _ in range(n)]
     loop.edge_dependents = [[] for _ in range(n)]
@@ -221,19 +222,13 @@ def run_tasks(
                     loop.unavailable[i] += 1
     loop.keep = {index[t] for t in keep if t in index}
     loop.task_count = n
+    loop.tasks = tasks
+    loop.start_tasks = start
+    loop.may_map = [any(e.mapped for e, _ in edges) for edges in loop.in_edges]
+    loop.run_one = run_one
     loop.ready.extend(i for i in range(n - 1, -1, -1) if to_run[i] and loop.unavailable[i] == 0)
     loop.run()
     return {t: st for t, st in zip(tasks, loop.states) if st is not None}
-
-
-def _task_starter(
-    loop: _Loop, task: Task, i: int, is_start: bool, run_one: RunOne
-) -> Callable[[State], Pipeline]:
-    def start(state: State) -> Pipeline:
-        upstream = {e: loop.upstream_state(u) for e, u in loop.in_edges[i]}
-        return run_one(task, state, upstream, is_start)
-
-    return start
 
 
 class _Loop:
@@ -242,10 +237,11 @@ class _Loop:
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.inline = executor.capacity <= 1
+        self.plain_local = type(executor) is LocalExecutor
         self.capacity = max(1, executor.capacity)
         # Per node.
         self.states: list[State | None] = []
-        self.starters: list[Callable[[State], Pipeline]] = []
+        self.starters: list[Callable[[State], Pipeline] | None] = []  # children
         self.retry: list[bool] = []
         self.pipelines: list[Pipeline | None] = []
         self.contexts: list[Context | None] = []
@@ -261,6 +257,10 @@ class _Loop:
         self.unsettled: dict[int, int] = {}
         # Per task node (set by run_tasks; empty when driving a single pipeline).
         self.task_count = 0
+        self.tasks: list[Task] = []
+        self.start_tasks: set[int] = set()
+        self.may_map: list[bool] = []
+        self.run_one: RunOne | None = None
         self.in_edges: list[list[tuple[Edge, int]]] = []
         self.edge_dependents: list[list[tuple[int, bool]]] = []
         self.needed_by: list[int] = []
@@ -275,7 +275,11 @@ class _Loop:
 
     # -- nodes ------------------------------------------------------------------------
     def add_node(
-        self, state: State, starter: Callable[[State], Pipeline], retry: bool, parent: int = -1
+        self,
+        state: State,
+        starter: Callable[[State], Pipeline] | None,
+        retry: bool,
+        parent: int = -1,
     ) -> int:
         self.states.append(state)
         self.starters.append(starter)
@@ -308,7 +312,11 @@ class _Loop:
             # contexts (their clean-up resets context values set there).
             for node, pipeline in enumerate(self.pipelines):
                 context = self.contexts[node]
-                if pipeline is not None and context is not None:
+                if pipeline is None:
+                    continue
+                if context is None:
+                    pipeline.close()
+                else:
                     context.run(pipeline.close)
 
     def _run(self) -> None:
@@ -332,21 +340,44 @@ class _Loop:
     def start(self, node: int) -> None:
         state = self.states[node]
         assert state is not None
+        # A pipeline sets its task's values in lockgate.context and keeps them while it
+        # is suspended, so one that may be suspended while others run gets a Context of
+        # its own. Inline, only a mapped task waits (for its children); its children
+        # run one after another in the context it mapped in.
         origin = self.origins[node]
-        context = origin.copy() if origin is not None else copy_context()
+        starter = self.starters[node]
+        context: Context | None
+        if not self.inline:
+            context = origin.copy() if origin is not None else copy_context()
+        elif origin is not None:
+            context = origin
+        elif starter is not None or self.may_map[node]:
+            context = copy_context()
+        else:
+            context = None
         self.contexts[node] = context
-        self.pipelines[node] = context.run(self.starters[node], state)
+        if starter is None:  # a task of the flow
+            assert self.run_one is not None
+            upstream = {e: self.upstream_state(u) for e, u in self.in_edges[node]}
+            args = (self.tasks[node], state, upstream, node in self.start_tasks)
+            starter = self.run_one
+        else:
+            args = (state,)
+        self.pipelines[node] = starter(*args) if context is None else context.run(starter, *args)
         self.advance(node, None)
 
     def advance(self, node: int, value: Any) -> None:
         """Send ``value`` into the node's pipeline and act on what it yields next."""
         pipeline = self.pipelines[node]
         context = self.contexts[node]
-        assert pipeline is not None and context is not None
+        assert pipeline is not None
         executor = self.executor
         while True:
             try:
-                request = context.run(pipeline.send, value)
+                if context is None:
+                    request = pipeline.send(value)
+                else:
+                    request = context.run(pipeline.send, value)
             except StopIteration as stop:
                 self.pipelines[node] = None
                 self.contexts[node] = None
@@ -354,16 +385,24 @@ class _Loop:
                 return
             if type(request) is CallTask:
                 if self.inline:
-                    value = executor.wait(
-                        executor.submit(
-                            _outcome,
-                            call_task_code,
-                            request.task,
-                            request.inputs,
-                            request.context,
-                            executor.timeout_handler,
+                    task = request.task
+                    if self.plain_local and task.timeout is None:
+                        # The pipeline's context is already the task's: call it directly.
+                        if context is None:
+                            value = _outcome(task.run, **request.inputs)
+                        else:
+                            value = context.run(_outcome, task.run, **request.inputs)
+                    else:
+                        value = executor.wait(
+                            executor.submit(
+                                _outcome,
+                                call_task_code,
+                                task,
+                                request.inputs,
+                                request.context,
+                                executor.timeout_handler,
+                            )
                         )
-                    )
                     continue
                 self.submit(node, request)
                 return
@@ -441,17 +480,17 @@ class _Loop:
         self.children[node] = ids
         self.live[node] = live
         self.unsettled[node] = count
+        self.ready.extend(c for c in reversed(ids) if self.unavailable[c] == 0)
         # Streaming: downstream mapped tasks may expand now, child waiting for child.
+        # They go on top of the stack, so they expand before the first child runs.
         if node < self.task_count:
-            for d, mapped in self.edge_dependents[node]:
+            for d, mapped in reversed(self.edge_dependents[node]):
                 if mapped:
                     self.unavailable[d] -= 1
                     if self.unavailable[d] == 0:
                         self.ready.append(d)
         if count == 0:
             self.resume_parent(node)
-            return
-        self.ready.extend(c for c in reversed(ids) if self.unavailable[c] == 0)
 
     def settle(self, node: int, state: State) -> None:
         """A node's pipeline ended with ``state``."""

@@ -1,10 +1,59 @@
-"""Executors decide where a ready task runs: inline, in threads, processes or on Dask.
+"""Executors decide where a task's code runs: inline, in threads, processes or on Dask.
 
-Only :class:`LocalExecutor` exists so far; thread, process and Dask executors plug
-into the same interface (see :class:`Executor`).
+=====================  ==============================  ========================
+executor               runs task code                  timeouts
+=====================  ==============================  ========================
+``LocalExecutor``      inline, one at a time (default)  soft
+``ThreadExecutor``     in a pool of threads             soft
+``ProcessExecutor``    in a pool of worker processes    hard (process killed)
+``DaskExecutor``       on a ``dask.distributed`` cluster  hard (worker restarted)
+=====================  ==============================  ========================
+
+Pick one per run (``flow.run(executor=ThreadExecutor(8))`` or a text form such as
+``flow.run(executor="processes:4")``) or for every run with the ``LOCKGATE_EXECUTOR``
+environment variable. ``ProcessExecutor`` and ``DaskExecutor`` are imported on first
+use, so ``import lockgate`` stays light.
 """
 
-from lockgate.engine.executors.base import Executor, TaskTimeoutError
-from lockgate.engine.executors.local import LocalExecutor
+from __future__ import annotations
 
-__all__ = ["Executor", "LocalExecutor", "TaskTimeoutError"]
+from typing import TYPE_CHECKING, Any
+
+from lockgate.engine.executors._choose import default_executor, executor_from_spec
+from lockgate.engine.executors.base import (
+    Executor,
+    ExecutorError,
+    TaskTimeoutError,
+    WorkerLostError,
+)
+from lockgate.engine.executors.local import LocalExecutor
+from lockgate.engine.executors.threads import ThreadExecutor
+
+if TYPE_CHECKING:
+    from lockgate.engine.executors.dask import DaskExecutor
+    from lockgate.engine.executors.processes import ProcessExecutor
+
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "ExecutorError",
+    "LocalExecutor",
+    "ProcessExecutor",
+    "TaskTimeoutError",
+    "ThreadExecutor",
+    "WorkerLostError",
+    "default_executor",
+    "executor_from_spec",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ProcessExecutor":
+        from lockgate.engine.executors.processes import ProcessExecutor
+
+        return ProcessExecutor
+    if name == "DaskExecutor":
+        from lockgate.engine.executors.dask import DaskExecutor
+
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

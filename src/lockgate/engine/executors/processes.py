@@ -25,16 +25,18 @@ POSIX only (Linux, macOS): the watcher waits on pipes and process sentinels toge
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lockgate.engine.executors.base import (
     Executor,
@@ -45,7 +47,7 @@ from lockgate.engine.executors.base import (
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
-    from multiprocessing.context import BaseContext
+    from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
 
 __all__ = ["ProcessExecutor"]
@@ -112,7 +114,9 @@ class ProcessExecutor(Executor):
         self._pool: _Pool | None = None
 
     def __repr__(self) -> str:
-        return f"ProcessExecutor(max_workers={self.max_workers}, start_method={self.start_method!r})"
+        return (
+            f"ProcessExecutor(max_workers={self.max_workers}, start_method={self.start_method!r})"
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -198,7 +202,10 @@ def _worker_main(conn: Connection, alive: Connection, close_fds: tuple[int, ...]
     ).start()
     from lockgate.engine.executors._shipping import run_packed
 
-    conn.send_bytes(_READY)
+    try:
+        conn.send_bytes(_READY)
+    except OSError:  # the run ended while we booted
+        return
     while True:
         try:
             payload = conn.recv_bytes()
@@ -258,7 +265,11 @@ class _Pool:
 
         self._size = size
         self._start_method = start_method
-        self._ctx: BaseContext = multiprocessing.get_context(start_method)
+        # One of the three concrete contexts (start_method was validated).
+        self._ctx = cast(
+            "ForkServerContext | SpawnContext | ForkContext",
+            multiprocessing.get_context(start_method),
+        )
         if start_method == "forkserver":
             _preload_in_fork_server()
         self._lock = threading.Lock()
@@ -279,6 +290,8 @@ class _Pool:
     # -- called from the executor's thread(s) --
 
     def open(self) -> None:
+        _live_pools.add(self)
+        _install_exit_hook()
         for _ in range(self._size):
             self._workers.append(self._spawn())  # Process.start() returns before the boot
         self._thread.start()
@@ -332,17 +345,23 @@ class _Pool:
             self._queue.clear()
             self._running.clear()
             for worker in self._workers:
-                if worker.state == _BUSY:  # nobody will read its outcome: kill it now
+                if worker.state in (_STARTING, _BUSY):  # nothing to lose: kill it now
                     worker.state = _KILLED
                     _kill(worker.process)
         self._wake()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
         try:
-            self._reap_all()
+            if self._thread.is_alive():
+                self._thread.join(timeout=5.0)
+            if self._thread.is_alive():  # stuck in a done-callback: leave its pipes be
+                self.kill_all()
+            else:
+                self._reap_all()
+                for fd in (self._wake_r, self._wake_w):
+                    os.close(fd)
+        except BaseException:  # interrupted while shutting down: no more waiting
+            self.kill_all()
+            raise
         finally:
-            for fd in (self._wake_r, self._wake_w):
-                os.close(fd)
             for future in queued:
                 future.cancel()
             lost = ExecutorError("the process pool was shut down before the call finished")
@@ -473,9 +492,7 @@ class _Pool:
     def _spawn(self) -> _Worker:
         ours, theirs = self._ctx.Pipe()
         # Under "fork" the child also inherits our ends; it must close them to see EOFs.
-        close_fds = (
-            (self._alive_w.fileno(), ours.fileno()) if self._start_method == "fork" else ()
-        )
+        close_fds = (self._alive_w.fileno(), ours.fileno()) if self._start_method == "fork" else ()
         process = self._ctx.Process(
             target=_worker_main,
             args=(theirs, self._alive_r, close_fds),
@@ -506,24 +523,52 @@ class _Pool:
     def _reap_all(self) -> None:
         """At shutdown (the watcher is gone): end every worker and wait for it."""
         workers = list(self._workers)
-        self._workers.clear()
         for worker in workers:
-            worker.conn.close()  # an idle worker sees EOF and exits normally
+            worker.conn.close()  # an idle worker sees EOF and exits normally...
+        self._alive_w.close()  # ...and any other one at this end-of-file
         deadline = time.monotonic() + 2.0
+        for worker in workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.process.exitcode is None:  # stuck in C code, say
+                _kill(worker.process)
+                worker.process.join(5.0)
+        for worker in workers:
+            if worker.process.exitcode is not None:
+                worker.process.close()
+        self._alive_r.close()
+        self._workers.clear()
+        _live_pools.discard(self)
+
+    def kill_all(self) -> None:
+        """Kill every worker now, without waiting (an interrupted shutdown, or at exit)."""
+        self._closing = True  # the watcher starts no replacement (no lock: it may be held)
+        for worker in list(self._workers):
+            _kill(worker.process)
         try:
-            for worker in workers:
-                worker.process.join(max(0.0, deadline - time.monotonic()))
-            for worker in workers:
-                if worker.process.exitcode is None:
-                    _kill(worker.process)
-                    worker.process.join(5.0)
-        finally:
-            # Any worker still alive (or not yet reaped) exits at this end-of-file.
             self._alive_w.close()
-            self._alive_r.close()
-            for worker in workers:
-                if worker.process.exitcode is not None:
-                    worker.process.close()
+        except OSError:
+            pass
+
+
+_live_pools: weakref.WeakSet[_Pool] = weakref.WeakSet()
+
+
+@functools.cache
+def _install_exit_hook() -> None:
+    """Kill the workers of pools still open at exit (a shutdown that was interrupted).
+
+    A ``multiprocessing`` finalizer with an exit priority runs before multiprocessing's
+    exit handler joins the (non-daemonic) workers, which would otherwise wait forever.
+    """
+    from multiprocessing import util
+
+    util.Finalize(None, _kill_leftover_workers, exitpriority=100)
+
+
+def _kill_leftover_workers() -> None:
+    for pool in list(_live_pools):
+        pool.kill_all()
 
 
 def _kill(process: BaseProcess) -> None:

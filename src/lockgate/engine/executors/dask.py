@@ -1,0 +1,561 @@
+"""DaskExecutor: run tasks' code on a ``dask.distributed`` cluster.
+
+``distributed`` is imported only when a run starts (:meth:`DaskExecutor.start`), so
+``import lockgate`` stays light; install it with ``pip install 'lockgate[dask]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future as ConcurrentFuture
+from contextlib import contextmanager
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from lockgate.engine.executors._shipping import pack_call, run_packed
+from lockgate.engine.executors.base import Executor, ExecutorError, WorkerLostError
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster
+
+__all__ = ["DaskExecutor"]
+
+logger = logging.getLogger(__name__)
+
+_INSTALL_HINT = "DaskExecutor needs dask.distributed: pip install 'lockgate[dask]'"
+
+CAPACITY_PER_THREAD = 64
+"""Calls kept in flight per worker thread (see :attr:`DaskExecutor.capacity`)."""
+
+MIN_CAPACITY = 128
+"""The least :attr:`DaskExecutor.capacity`, however few threads the cluster has."""
+
+_EXECUTING = frozenset({"executing", "long-running"})
+_WORKER_QUERY_TIMEOUT = 2.0  # s: asking a worker whether it runs a call (its loop may hang)
+_STOP_TIMEOUT = 20.0  # s: the most stop() blocks the scheduling loop
+
+
+def _import_distributed() -> ModuleType:
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - the dask extra is installed in CI
+        raise ImportError(_INSTALL_HINT) from exc
+    return distributed
+
+
+class DaskExecutor(Executor):
+    """Run tasks' code on a ``dask.distributed`` cluster: an existing one, or a local one.
+
+    With ``address``, :meth:`start` connects a ``Client`` to the scheduler running
+    there and, on exit, closes only that client: the cluster keeps running. Without
+    it, :meth:`start` starts a ``distributed.LocalCluster`` on loopback (worker
+    *processes*, each behind a nanny) and closes it on exit, also after Ctrl-C or an
+    error, leaving no worker process behind.
+
+    Every call is pickled with cloudpickle in this process and unpickled on the
+    worker, so a task, its inputs, its result and its exception must pickle; a value
+    that does not fails its task with an :class:`ExecutorError` naming the value's
+    type (an exception that cannot be pickled arrives as a ``RemoteError`` carrying
+    its type name, message and traceback).
+
+    Faults: on a cluster this executor starts, Dask's
+    ``distributed.scheduler.allowed-failures`` is 0, so a call whose worker dies (a
+    crash, a ``kill -9``, the nanny's memory limit) fails at once with a
+    :class:`WorkerLostError` instead of being run again on another worker: the task's
+    own ``max_retries`` decide whether it runs again. On an existing cluster the
+    scheduler's own setting applies (Dask's default, 3, runs such a call up to four
+    times before it fails).
+
+    Timeouts are *hard* (:attr:`hard_timeouts`): :meth:`stop` cancels the call and,
+    when it is running, kills the worker process running it; the nanny starts a
+    fresh one. Calls waiting on that worker are handed to the other workers first, and
+    results held only there are copied to another worker. Workers started without a
+    nanny (``dask worker --no-nanny``) cannot be replaced: there the call is only
+    cancelled, and runs on to its end.
+
+    Args:
+        address: the scheduler to connect to, e.g. ``"tcp://127.0.0.1:8786"``
+            (started with ``dask scheduler`` and ``dask worker``); ``None`` starts a
+            ``LocalCluster`` for each run.
+        cluster_kwargs: keyword arguments for ``distributed.LocalCluster``, over these
+            defaults: ``n_workers=min(2, cpu count)``, ``threads_per_worker=1``,
+            ``processes=True``, ``host="127.0.0.1"``, ``dashboard_address=None``
+            (no dashboard) and ``silence_logs=logging.WARNING``. Only without
+            ``address``.
+        client_kwargs: keyword arguments for ``distributed.Client`` (default:
+            ``set_as_default=False``, so a run does not change which scheduler
+            ``dask.compute`` uses in this process).
+
+    Raises:
+        TypeError: when ``address`` is not a string, or ``cluster_kwargs`` or
+            ``client_kwargs`` is not a dict.
+        ValueError: when both ``address`` and ``cluster_kwargs`` are given.
+    """
+
+    hard_timeouts = True
+
+    capacity = MIN_CAPACITY
+    """How many calls the scheduling loop keeps in flight.
+
+    Set by :meth:`start` to ``max(128, 64 x the cluster's worker threads)``: enough
+    queued calls that no worker waits for the loop, while results stream back as they
+    finish (measured: beyond that the per-call overhead does not drop further).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if address is not None and not isinstance(address, str):
+            raise TypeError(
+                f"DaskExecutor(address={address!r}): use the scheduler's address as a "
+                "string, e.g. 'tcp://127.0.0.1:8786', or None to start a LocalCluster."
+            )
+        for name, value in (("cluster_kwargs", cluster_kwargs), ("client_kwargs", client_kwargs)):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(
+                    f"DaskExecutor({name}={value!r}): use a dict of keyword arguments, or None."
+                )
+        if address is not None and cluster_kwargs:
+            raise ValueError(
+                f"DaskExecutor(address={address!r}, cluster_kwargs=...): cluster_kwargs only "
+                "configure the LocalCluster started when no address is given; drop one of them."
+            )
+        self.address = address
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.client_kwargs = dict(client_kwargs or {})
+        self.capacity = MIN_CAPACITY
+        self._client: Client | None = None
+        self._cluster: LocalCluster | None = None
+
+    def __repr__(self) -> str:
+        if self.address is not None:
+            return f"DaskExecutor(address={self.address!r})"
+        if self.cluster_kwargs:
+            return f"DaskExecutor(LocalCluster, cluster_kwargs={self.cluster_kwargs!r})"
+        return "DaskExecutor(LocalCluster)"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "cluster_kwargs": self.cluster_kwargs,
+            "client_kwargs": self.client_kwargs,
+            "capacity": MIN_CAPACITY,
+            "_client": None,
+            "_cluster": None,
+        }
+
+    @property
+    def client(self) -> Client | None:
+        """The ``distributed.Client`` of the current run (``None`` outside :meth:`start`)."""
+        return self._client
+
+    # -- a run ----------------------------------------------------------------------------
+    @contextmanager
+    def start(self) -> Iterator[None]:
+        """Connect to the cluster (or start a ``LocalCluster``) for one run.
+
+        On exit, close the client, and the cluster if this executor started it:
+        also after Ctrl-C or an error, and without waiting for calls still running.
+
+        Raises:
+            ImportError: when ``distributed`` is not installed.
+            RuntimeError: when this executor is already started.
+        """
+        distributed = _import_distributed()
+        if self._client is not None:
+            raise RuntimeError(f"{self!r} is already started; a run uses one start() at a time.")
+        cluster: LocalCluster | None = None
+        client: Client | None = None
+        try:
+            client_kwargs = {"set_as_default": False, **self.client_kwargs}
+            if self.address is not None:
+                client = distributed.Client(self.address, **client_kwargs)
+            else:
+                cluster = _start_local_cluster(distributed, self.cluster_kwargs)
+                client = distributed.Client(cluster, **client_kwargs)
+            threads = sum(client.nthreads().values())
+            self.capacity = max(MIN_CAPACITY, CAPACITY_PER_THREAD * threads)
+            self._client, self._cluster = client, cluster
+            yield
+        finally:
+            self._client = self._cluster = None
+            self.capacity = MIN_CAPACITY
+            _shut_down(client, cluster)
+
+    # -- calls ----------------------------------------------------------------------------
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Start ``fn(*args, **kwargs)`` on the cluster; return its future.
+
+        Never raises for the call: when it cannot be pickled (or the cluster refuses
+        it), the future returned is already failed with an :class:`ExecutorError`.
+
+        Raises:
+            RuntimeError: outside ``with executor.start():``.
+        """
+        client = self._client
+        if client is None:
+            raise RuntimeError("DaskExecutor.submit() needs `with executor.start():` first.")
+        try:
+            payload = pack_call(fn, args, kwargs)
+            key = f"lockgate-{getattr(fn, '__name__', 'call')}-{uuid.uuid4().hex}"
+            return client.submit(run_packed, payload, key=key, pure=False)
+        except Exception as exc:
+            error = exc if isinstance(exc, ExecutorError) else _submit_error(exc)
+            failed: ConcurrentFuture[Any] = ConcurrentFuture()
+            failed.set_exception(error)
+            return failed
+
+    def wait(self, futures: Any) -> Any:
+        """The result of one future, or the list of results of a list of futures.
+
+        Raises:
+            Exception: the first failure among them (the call's own exception,
+                :class:`WorkerLostError`, :class:`ExecutorError`).
+        """
+        many = isinstance(futures, list)
+        results = []
+        for ok, value in self.outcomes(futures if many else [futures]):
+            if not ok:
+                raise value
+            results.append(value)
+        return results if many else results[0]
+
+    def outcomes(self, futures: Sequence[Any]) -> list[tuple[bool, Any]]:
+        """``(True, value)`` or ``(False, exception)`` for each future, in order.
+
+        Fetches the results of all finished calls in one round trip to the cluster
+        (and waits for those not finished yet). Never raises for a call's failure: a
+        dead worker gives :class:`WorkerLostError`, a call cancelled by Dask an
+        :class:`ExecutorError`.
+        """
+        out: list[tuple[bool, Any] | None] = [None] * len(futures)
+        remote: list[int] = []
+        for i, future in enumerate(futures):
+            if isinstance(future, ConcurrentFuture):
+                exc = future.exception()
+                out[i] = (True, future.result()) if exc is None else (False, exc)
+            else:
+                remote.append(i)
+        if remote:
+            for i in remote:
+                if not futures[i].done():
+                    try:
+                        futures[i].exception()  # waits for it (the loop passes done ones)
+                    except Exception:
+                        pass
+            finished = [i for i in remote if futures[i].status == "finished"]
+            datas: list[Any] | None = None
+            if finished:
+                client = futures[finished[0]].client
+                try:
+                    datas = client.gather([futures[i] for i in finished])
+                except Exception:
+                    datas = None  # one was lost meanwhile: read them one by one below
+            if datas is not None:
+                for i, data in zip(finished, datas):
+                    out[i] = _unpack(data)
+            for i in remote:
+                if out[i] is None:
+                    out[i] = _outcome_of(futures[i])
+        return [outcome for outcome in out if outcome is not None]
+
+    def stop(self, future: Any) -> None:
+        """Stop a call past its timeout: cancel it, and kill the worker process running it.
+
+        The scheduler first hands the calls queued on that worker to the others (and
+        copies results held only there), so that nothing but the stopped call is
+        lost; the worker's nanny then starts a fresh process. A call that is not
+        running yet (queued) or already finished is just cancelled. Blocks the loop
+        for a few round trips to the cluster (at most 20 s if the cluster hangs).
+        """
+        client = self._client
+        if client is None or isinstance(future, ConcurrentFuture):
+            return
+        worker = threading.Thread(
+            target=_stop_call, args=(client, future), daemon=True, name="lockgate-dask-stop"
+        )
+        worker.start()
+        worker.join(_STOP_TIMEOUT)
+        if worker.is_alive():
+            logger.warning(
+                "Stopping Dask task %s took over %s s; moving on.", future.key, _STOP_TIMEOUT
+            )
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+def _unpack(data: Any) -> tuple[bool, Any]:
+    """The outcome a worker packed with ``run_packed``."""
+    try:
+        ok, value = cloudpickle.loads(data)
+    except Exception as exc:
+        return False, ExecutorError(
+            f"could not unpickle the outcome sent back by the Dask worker "
+            f"({type(exc).__name__}: {exc})"
+        )
+    return bool(ok), value
+
+
+def _outcome_of(future: Any) -> tuple[bool, Any]:
+    """The outcome of one Dask future that did not finish normally (or was lost)."""
+    distributed = _import_distributed()
+    if future.status == "finished":
+        try:
+            return _unpack(future.result())
+        except Exception as lost:
+            return False, _infrastructure_error(lost, distributed)
+    if future.status == "cancelled" or future.cancelled():
+        return False, ExecutorError(f"the Dask cluster cancelled it ({_cancel_reason(future)})")
+    exc: BaseException | None
+    try:
+        exc = future.exception()
+    except Exception as error:
+        exc = error
+    if exc is None:  # pragma: no cover - an error status always carries an exception
+        return False, ExecutorError("the Dask cluster reported an error without an exception")
+    return False, _infrastructure_error(exc, distributed)
+
+
+def _infrastructure_error(exc: BaseException, distributed: ModuleType) -> BaseException:
+    """What a failure of the Dask machinery (never the task's own) means for the call.
+
+    ``run_packed`` packs the task's own exception into its result, so an error state
+    of the Dask future comes from the cluster: a dead worker, or a worker that could
+    not run lockgate at all.
+    """
+    killed = getattr(distributed, "KilledWorker", None)
+    if killed is not None and isinstance(exc, killed):
+        last = getattr(exc, "last_worker", None)
+        where = getattr(last, "address", None) or "a worker"
+        return WorkerLostError(
+            f"the Dask worker running it died ({where} left the cluster while running it; "
+            "its log tells why, e.g. killed by a signal or over its memory limit)"
+        )
+    if isinstance(exc, (ConnectionError, OSError)) and "comm" in type(exc).__name__.lower():
+        return WorkerLostError(f"the Dask worker running it died ({type(exc).__name__}: {exc})")
+    if isinstance(exc, ExecutorError):
+        return exc
+    error = ExecutorError(
+        f"the Dask worker could not run it ({type(exc).__name__}: {exc}); is lockgate "
+        "installed, in the same version, on the workers?"
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _cancel_reason(future: Any) -> str:
+    try:
+        future.result(timeout=0)
+    except BaseException as exc:
+        reason = getattr(exc, "reason", None)
+        if reason and reason != "unknown":
+            return f"reason: {reason}"
+    return "the client or the scheduler released it"
+
+
+def _submit_error(exc: Exception) -> ExecutorError:
+    error = ExecutorError(f"could not submit it to the Dask cluster ({type(exc).__name__}: {exc})")
+    error.__cause__ = exc
+    return error
+
+
+# -- stopping a call --------------------------------------------------------------------------
+def _stop_call(client: Any, future: Any) -> None:
+    """Cancel ``future``; when it is running, replace the worker process running it."""
+    key = future.key
+    try:
+        where = client.run_on_scheduler(_SCHEDULER_WHERE, key)
+    except Exception:
+        where = None
+    running = False
+    if where is not None:
+        address, has_nanny = where
+        state = _worker_state_of(client, address, key)
+        running = state is None or state in _EXECUTING  # no answer: it hogs the worker
+        if running and not has_nanny:
+            logger.warning(
+                "Dask worker %s has no nanny to restart it: task %s is cancelled but runs on.",
+                address,
+                key,
+            )
+            running = False
+    # Cancel first: once the scheduler forgot the key, nothing runs it again.
+    try:
+        client.cancel([future], reason="lockgate: the task ran past its timeout")
+    except TypeError:  # pragma: no cover - distributed without reason=
+        client.cancel([future])
+    except Exception:
+        logger.warning("Could not cancel Dask task %s", key, exc_info=True)
+    if not running:
+        return
+    try:
+        # In the worker's nanny: have the scheduler hand the worker's other calls to the
+        # other workers (not counted as failures) and copy results held only there,
+        # then kill the worker process; the nanny starts a fresh one.
+        client.run(_NANNY_RETIRE_AND_KILL, workers=[address], nanny=True)
+    except Exception:
+        logger.warning("Could not restart Dask worker %s", address, exc_info=True)
+
+
+def _worker_state_of(client: Any, address: str, key: str) -> str | None:
+    """The call's state on the worker (``"executing"``...), ``None`` if it did not answer."""
+    box: list[Any] = []
+
+    def ask() -> None:
+        try:
+            box.append(client.run(_WORKER_STATE, key, workers=[address]).get(address))
+        except Exception:
+            box.append(None)
+
+    asker = threading.Thread(target=ask, daemon=True, name="lockgate-dask-ask")
+    asker.start()
+    asker.join(_WORKER_QUERY_TIMEOUT)
+    if not box:
+        return None
+    return box[0] if box[0] is not None else "gone"
+
+
+def _remote_functions() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """Functions run on the scheduler, a worker and a nanny.
+
+    Defined inside a function so that they travel by value: the scheduler of an
+    existing cluster need not have lockgate installed.
+    """
+
+    def where(key: str, dask_scheduler: Any = None) -> tuple[str, bool] | None:
+        ts = dask_scheduler.tasks.get(key)
+        ws = getattr(ts, "processing_on", None)
+        if ws is None:
+            return None
+        return ws.address, bool(getattr(ws, "nanny", None))
+
+    def worker_state(key: str, dask_worker: Any = None) -> str | None:
+        ts = dask_worker.state.tasks.get(key)
+        return None if ts is None else str(ts.state)
+
+    async def nanny_retire_and_kill(dask_worker: Any = None) -> int | None:
+        import os
+        import signal
+
+        address = dask_worker.worker_address
+        try:
+            await dask_worker.scheduler.retire_workers(
+                workers=[address],
+                close_workers=False,
+                remove=True,
+                stimulus_id=f"lockgate-stop-{address}",
+            )
+        except Exception:  # an older scheduler: kill it anyway
+            pass
+        pid = getattr(getattr(dask_worker, "process", None), "pid", None)
+        if pid:
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        return pid
+
+    return where, worker_state, nanny_retire_and_kill
+
+
+_SCHEDULER_WHERE, _WORKER_STATE, _NANNY_RETIRE_AND_KILL = _remote_functions()
+
+
+# -- the local cluster ------------------------------------------------------------------------
+def _start_local_cluster(distributed: ModuleType, cluster_kwargs: dict[str, Any]) -> Any:
+    import dask
+
+    options: dict[str, Any] = {
+        "n_workers": min(2, os.cpu_count() or 1),
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "silence_logs": logging.WARNING,
+    }
+    options.update(cluster_kwargs)
+    if options["dashboard_address"] is None:
+        # No dashboard, and the scheduler's small HTTP server (health, metrics) on a
+        # free loopback port rather than 8787, which another cluster may hold.
+        options["scheduler_kwargs"] = {
+            "dashboard": False,
+            "dashboard_address": "127.0.0.1:0",
+            **(options.get("scheduler_kwargs") or {}),
+        }
+    # The scheduler reads this when created: a call whose worker dies fails at once.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        return distributed.LocalCluster(**options)
+
+
+def _shut_down(client: Any, cluster: Any) -> None:
+    """Close the client, and the cluster if we started it, without waiting for calls."""
+    try:
+        if client is not None and cluster is not None:
+            # Kill worker processes still running calls (after Ctrl-C, an error, an
+            # abandoned call): a graceful close would wait seconds for them.
+            try:
+                busy = [w for w, keys in client.processing().items() if keys]
+                if busy:
+                    client.run(_NANNY_CLOSE_AND_KILL, workers=busy, nanny=True)
+            except Exception:
+                logger.debug("Could not kill busy Dask workers before closing", exc_info=True)
+    finally:
+        pids = _worker_pids(cluster)
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if cluster is not None:
+                try:
+                    cluster.close()
+                finally:
+                    _kill_survivors(pids)
+
+
+def _nanny_close_and_kill(dask_worker: Any = None) -> None:
+    """In a nanny of our LocalCluster: do not restart the worker; kill its process."""
+    import signal
+
+    dask_worker.close_gracefully(reason="lockgate-run-ended")
+    pid = getattr(getattr(dask_worker, "process", None), "pid", None)
+    if pid:
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+_NANNY_CLOSE_AND_KILL = _nanny_close_and_kill
+
+
+def _worker_pids(cluster: Any) -> list[int]:
+    if cluster is None:
+        return []
+    pids = []
+    for worker in list(getattr(cluster, "workers", {}).values()):
+        pid = getattr(getattr(worker, "process", None), "pid", None)
+        if isinstance(pid, int):
+            pids.append(pid)
+    return pids
+
+
+def _kill_survivors(pids: list[int]) -> None:
+    """Last resort after closing our cluster: kill its worker processes still alive."""
+    if not pids:
+        return
+    import psutil  # type: ignore[import-untyped]  # a dependency of distributed
+
+    survivors = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if process.ppid() == os.getpid():
+                process.kill()
+                survivors.append(process)
+        except psutil.Error:
+            pass
+    if survivors:
+        logger.warning("Killed %d Dask worker process(es) left after closing", len(survivors))
+        psutil.wait_procs(survivors, timeout=5)
