@@ -145,7 +145,7 @@ def test_map_of_a_mapped_task_maps_child_to_child() -> None:
     assert len(state.result[second].map_states) == 3
     assert state.result[t].result == 12
     children = [entry for entry in executor.submitted if entry[1] is not None]
-    assert children == [("inc", i) for i in range(3)] * 2
+    assert children == [("inc", 0), ("inc", 0), ("inc", 1), ("inc", 1), ("inc", 2), ("inc", 2)]
 
 
 def test_map_of_a_map_zipped_with_a_list() -> None:

@@ -28,6 +28,7 @@ Results that no unfinished task needs are released, per task and per mapped chil
 
 from __future__ import annotations
 
+import copy
 import heapq
 import queue
 import time
@@ -272,6 +273,7 @@ class _Loop:
         self.in_flight: dict[int, tuple[Any, int]] = {}  # id(future) -> (future, node)
         self.deadlines: list[tuple[float, int, int, float]] = []  # (at, seq, id, timeout)
         self.done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.shipped: dict[Task, Task] = {}  # what is sent of each task (see _code_only)
 
     # -- nodes ------------------------------------------------------------------------
     def add_node(
@@ -321,17 +323,19 @@ class _Loop:
 
     def _run(self) -> None:
         ready = self.ready
+        timed = self.timed
         while True:
+            if timed and self.in_flight:
+                self.take_due_retries()  # while other calls run
             while ready and len(self.in_flight) < self.capacity:
                 node = ready.pop()
                 self.start(node)
             if self.in_flight:
                 self.collect()
                 continue
-            if self.timed:
-                start_time, _, node = heapq.heappop(self.timed)
-                clock.sleep((start_time - clock.now()).total_seconds())
-                ready.append(node)
+            if timed:
+                clock.sleep((timed[0][0] - clock.now()).total_seconds())
+                self.take_due_retries()
                 continue
             if self.finish_stuck_parents():
                 continue
@@ -411,7 +415,11 @@ class _Loop:
             return
 
     def submit(self, node: int, request: CallTask) -> None:
-        future = self.executor.submit(call_task_code, request.task, request.inputs, request.context)
+        task = request.task
+        shipped = self.shipped.get(task)
+        if shipped is None:
+            shipped = self.shipped[task] = _code_only(task)
+        future = self.executor.submit(call_task_code, shipped, request.inputs, request.context)
         key = id(future)
         self.in_flight[key] = (future, node)
         timeout = request.task.timeout
@@ -420,11 +428,23 @@ class _Loop:
             heapq.heappush(self.deadlines, (time.monotonic() + timeout, self.seq, key, timeout))
         future.add_done_callback(self.done.put)
 
+    def take_due_retries(self) -> None:
+        """Move the nodes whose start time has come to the ready stack, earliest on top."""
+        timed = self.timed
+        now = clock.now()
+        due: list[int] = []
+        while timed and timed[0][0] <= now:
+            due.append(heapq.heappop(timed)[2])
+        self.ready.extend(reversed(due))
+
     def collect(self) -> None:
         """Wait for finished calls (or a passed deadline) and resume their pipelines."""
-        wait: float | None = None
+        wakes = []
         if self.deadlines:
-            wait = max(0.0, self.deadlines[0][0] - time.monotonic())
+            wakes.append(self.deadlines[0][0] - time.monotonic())
+        if self.timed:  # wake for the next retry too (on a fake clock: checks, harmless)
+            wakes.append((self.timed[0][0] - clock.now()).total_seconds())
+        wait = max(0.0, min(wakes)) if wakes else None
         try:
             batch = [self.done.get(timeout=wait)]
         except queue.Empty:
@@ -585,6 +605,27 @@ class _Loop:
             self.unsettled[parent] = 0
             self.resume_parent(parent)
         return bool(stuck) and bool(self.ready or self.in_flight or self.timed)
+
+
+_COORDINATOR_ONLY = {
+    "state_handlers": [],
+    "on_failure": None,
+    "trigger": None,
+    "cache_validator": None,
+    "result_handler": None,
+}
+
+
+def _code_only(task: Task) -> Task:
+    """A copy of ``task`` to send to an executor: without what only the loop calls.
+
+    Triggers, state handlers, ``on_failure``, cache validators and result handlers
+    run in the calling process, so they need not pickle (they may hold locks, open
+    connections or clients).
+    """
+    light = copy.copy(task)
+    light.__dict__.update(_COORDINATOR_ONLY)
+    return light
 
 
 def _child_starter(request: MapChildren, i: int) -> Callable[[State], Pipeline]:

@@ -221,6 +221,15 @@ def test_a_segfault_fails_its_call_with_the_signal(executor: ProcessExecutor) ->
     assert executor.wait(executor.submit(double, 4)) == 8
 
 
+def test_a_worker_killed_while_idle_is_replaced(executor: ProcessExecutor) -> None:
+    pid = executor.wait(executor.submit(os.getpid))
+    worker = psutil.Process(pid)
+    worker.kill()
+    assert wait_gone([worker], timeout=SAFETY) == []
+    pids = set(executor.wait([executor.submit(os.getpid) for _ in range(6)]))
+    assert pid not in pids
+
+
 def test_stop_kills_the_worker_of_a_running_call(executor: ProcessExecutor, tmp_path: Path) -> None:
     future = executor.submit(write_pid_and_block, str(tmp_path / "pid"))
     worker = psutil.Process(read_pid(tmp_path / "pid"))
@@ -262,10 +271,39 @@ def test_many_calls_on_two_workers(executor: ProcessExecutor) -> None:
     ]
 
 
+def test_submit_from_many_threads(executor: ProcessExecutor) -> None:
+    futures: list[list[Future[Any]]] = [[] for _ in range(4)]
+
+    def submit_some(mine: list[Future[Any]], base: int) -> None:
+        mine += [executor.submit(double, base + n) for n in range(50)]
+
+    threads = [threading.Thread(target=submit_some, args=(futures[t], 100 * t)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for t, mine in enumerate(futures):
+        assert executor.wait(mine) == [2 * (100 * t + n) for n in range(50)]
+
+
 def test_calls_run_in_parallel(executor: ProcessExecutor, tmp_path: Path) -> None:
     first = executor.submit(meet, str(tmp_path), "a", "b")
     second = executor.submit(meet, str(tmp_path), "b", "a")
     assert executor.wait([first, second]) == [True, True]
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_other_start_methods(start_method: str) -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    executor = ProcessExecutor(max_workers=2, start_method=start_method)
+    with executor.start():
+        assert executor.wait([executor.submit(double, n) for n in range(4)]) == [0, 2, 4, 6]
+        with pytest.raises(WorkerLostError, match="exit code 3"):
+            executor.wait(executor.submit(os._exit, 3))
+        assert executor.wait(executor.submit(double, 5)) == 10
+        workers = new_descendants(before)
+    assert still_running(workers) == []
+    assert new_descendants(before) == []
 
 
 # -- lifetime --

@@ -37,7 +37,7 @@ MIN_CAPACITY = 128
 """The least :attr:`DaskExecutor.capacity`, however few threads the cluster has."""
 
 _EXECUTING = frozenset({"executing", "long-running"})
-_WORKER_QUERY_TIMEOUT = 2.0  # s: asking a worker whether it runs a call (its loop may hang)
+_WORKER_QUERY_TIMEOUT = 1.0  # s: asking a worker whether it runs a call (its loop may hang)
 _STOP_TIMEOUT = 20.0  # s: the most stop() blocks the scheduling loop
 
 
@@ -353,8 +353,8 @@ def _infrastructure_error(exc: BaseException, distributed: ModuleType) -> BaseEx
 
 def _cancel_reason(future: Any) -> str:
     try:
-        future.result(timeout=0)
-    except BaseException as exc:
+        future.result()  # cancelled: raises at once
+    except Exception as exc:
         reason = getattr(exc, "reason", None)
         if reason and reason != "unknown":
             return f"reason: {reason}"
@@ -375,11 +375,12 @@ def _stop_call(client: Any, future: Any) -> None:
         where = client.run_on_scheduler(_SCHEDULER_WHERE, key)
     except Exception:
         where = None
-    running = False
+    running = answered = False
     if where is not None:
         address, has_nanny = where
         state = _worker_state_of(client, address, key)
-        running = state is None or state in _EXECUTING  # no answer: it hogs the worker
+        answered = state is not None
+        running = not answered or state in _EXECUTING  # no answer: the call hogs it
         if running and not has_nanny:
             logger.warning(
                 "Dask worker %s has no nanny to restart it: task %s is cancelled but runs on.",
@@ -390,40 +391,53 @@ def _stop_call(client: Any, future: Any) -> None:
     # Cancel first: once the scheduler forgot the key, nothing runs it again.
     try:
         client.cancel([future], reason="lockgate: the task ran past its timeout")
-    except TypeError:  # pragma: no cover - distributed without reason=
-        client.cancel([future])
     except Exception:
         logger.warning("Could not cancel Dask task %s", key, exc_info=True)
     if not running:
         return
     try:
-        # In the worker's nanny: have the scheduler hand the worker's other calls to the
-        # other workers (not counted as failures) and copy results held only there,
-        # then kill the worker process; the nanny starts a fresh one.
-        client.run(_NANNY_RETIRE_AND_KILL, workers=[address], nanny=True)
+        if answered:
+            # Have the scheduler copy results held only on that worker to another
+            # one and hand its queued calls to the others (not counted as failures)...
+            client.run(_NANNY_RETIRE_AND_KILL, workers=[address], nanny=True)
+        else:
+            # ...which needs the worker's event loop: when the call blocks it (holding
+            # the GIL), only hand the queued calls over (its results get recomputed).
+            client.run(_NANNY_RETIRE_AND_KILL, workers=[address], nanny=True, retire=False)
     except Exception:
         logger.warning("Could not restart Dask worker %s", address, exc_info=True)
 
 
 def _worker_state_of(client: Any, address: str, key: str) -> str | None:
     """The call's state on the worker (``"executing"``...), ``None`` if it did not answer."""
+    answer = _ask(lambda: client.run(_WORKER_STATE, key, workers=[address]))
+    if answer is None:
+        return None
+    state = answer.get(address) if isinstance(answer, dict) else None
+    return state if isinstance(state, str) else "gone"
+
+
+def _ask(question: Callable[[], Any]) -> Any:
+    """``question()``, or ``None`` when it does not answer within a few seconds.
+
+    Asking a worker goes through its event loop, which a call holding the GIL (a long
+    C function) can block: the scheduling loop must not hang on it.
+    """
     box: list[Any] = []
 
     def ask() -> None:
         try:
-            box.append(client.run(_WORKER_STATE, key, workers=[address]).get(address))
+            box.append(question())
         except Exception:
-            box.append(None)
+            box.append(False)
 
     asker = threading.Thread(target=ask, daemon=True, name="lockgate-dask-ask")
     asker.start()
     asker.join(_WORKER_QUERY_TIMEOUT)
-    if not box:
-        return None
-    return box[0] if box[0] is not None else "gone"
+    return box[0] if box else None
 
 
-def _remote_functions() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+def _remote_functions() -> tuple[Callable[..., Any], ...]:
     """Functions run on the scheduler, a worker and a nanny.
 
     Defined inside a function so that they travel by value: the scheduler of an
@@ -441,29 +455,45 @@ def _remote_functions() -> tuple[Callable[..., Any], Callable[..., Any], Callabl
         ts = dask_worker.state.tasks.get(key)
         return None if ts is None else str(ts.state)
 
-    async def nanny_retire_and_kill(dask_worker: Any = None) -> int | None:
+    def worker_busy(dask_worker: Any = None) -> int:
+        state = dask_worker.state
+        return len(state.executing) + len(state.long_running)
+
+    async def nanny_retire_and_kill(dask_worker: Any = None, retire: bool = True) -> int | None:
+        """In a nanny: have the scheduler let go of its worker, then kill the worker process.
+
+        ``retire``: copy the worker's unique results elsewhere first (this needs the
+        worker's event loop); else the scheduler just forgets the worker. Either way
+        the calls queued there go to other workers without counting as failures.
+        """
+        import asyncio
         import os
         import signal
 
         address = dask_worker.worker_address
+        stimulus_id = f"lockgate-stop-{address}"
+        scheduler = dask_worker.scheduler
         try:
-            await dask_worker.scheduler.retire_workers(
-                workers=[address],
-                close_workers=False,
-                remove=True,
-                stimulus_id=f"lockgate-stop-{address}",
-            )
-        except Exception:  # an older scheduler: kill it anyway
+            if retire:
+                request = scheduler.retire_workers(
+                    workers=[address], close_workers=False, remove=True, stimulus_id=stimulus_id
+                )
+            else:
+                request = scheduler.unregister(
+                    address=address, stimulus_id=stimulus_id, expected=True, close=False
+                )
+            await asyncio.wait_for(request, 5)
+        except Exception:  # too slow, or an older scheduler: kill it anyway
             pass
         pid = getattr(getattr(dask_worker, "process", None), "pid", None)
         if pid:
             os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         return pid
 
-    return where, worker_state, nanny_retire_and_kill
+    return where, worker_state, worker_busy, nanny_retire_and_kill
 
 
-_SCHEDULER_WHERE, _WORKER_STATE, _NANNY_RETIRE_AND_KILL = _remote_functions()
+_SCHEDULER_WHERE, _WORKER_STATE, _WORKER_BUSY, _NANNY_RETIRE_AND_KILL = _remote_functions()
 
 
 # -- the local cluster ------------------------------------------------------------------------
@@ -498,10 +528,14 @@ def _shut_down(client: Any, cluster: Any) -> None:
         if client is not None and cluster is not None:
             # Kill worker processes still running calls (after Ctrl-C, an error, an
             # abandoned call): a graceful close would wait seconds for them.
+            # Calls cancelled or abandoned still hold a thread: ask the workers themselves.
             try:
-                busy = [w for w, keys in client.processing().items() if keys]
-                if busy:
-                    client.run(_NANNY_CLOSE_AND_KILL, workers=busy, nanny=True)
+                answer = _ask(lambda: client.run(_WORKER_BUSY))
+                workers = list(client.nthreads())
+                if isinstance(answer, dict):
+                    workers = [w for w in workers if answer.get(w) != 0]
+                if workers:
+                    client.run(_NANNY_CLOSE_AND_KILL, workers=workers, nanny=True)
             except Exception:
                 logger.debug("Could not kill busy Dask workers before closing", exc_info=True)
     finally:

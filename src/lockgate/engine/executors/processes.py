@@ -6,9 +6,11 @@ call (killing a worker breaks the whole pool), so lockgate keeps its own small p
 * ``max_workers`` worker processes, each with a pipe to the coordinator. A worker
   receives one packed call at a time (:func:`~lockgate.engine.executors._shipping.pack_call`),
   runs it and sends the packed outcome back.
-* One daemon thread in the coordinator (the *watcher*) owns the pipes and the
-  processes: it hands queued calls to idle workers (first in, first out), settles the
-  futures, and replaces a worker that died. A call whose worker died gets
+* ``submit`` sends a call straight to an idle worker; when none is idle the call
+  waits in a queue (first in, first out).
+* One daemon thread in the coordinator (the *watcher*) waits on every worker's pipe
+  and process at once: it settles the futures, hands queued calls to workers as they
+  become idle, and replaces a worker that died. A call whose worker died gets
   :class:`~lockgate.engine.executors.base.WorkerLostError`.
 * :meth:`ProcessExecutor.stop` kills the worker running a call (a *hard* timeout).
 
@@ -242,22 +244,29 @@ _STARTING, _IDLE, _BUSY, _KILLED = "starting", "idle", "busy", "killed"
 
 
 class _Worker:
-    __slots__ = ("call", "conn", "process", "state")
+    __slots__ = ("call", "conn", "delivered", "eof", "payload", "process", "sending", "state")
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn
         self.state = _STARTING
         self.call: Future[Any] | None = None
+        self.payload: bytes | None = None  # the call's, until it reached the pipe
+        self.delivered: Future[Any] | None = None  # the last call that reached the pipe
+        self.eof = False  # its pipe ended: the process is dying, its sentinel will say how
+        self.sending = threading.Lock()  # held to send on, or close, ``conn``
 
 
 class _Pool:
     """The running pool of one :meth:`ProcessExecutor.start` (see the module docstring).
 
-    Locking: ``_lock`` guards the queue, the worker states and ``_running``. Only the
-    watcher thread sends, receives, starts and reaps (so a pipe is never closed under
-    another thread); ``submit`` and ``stop`` only change state, send a signal and wake
-    the watcher. Futures are settled outside the lock (their callbacks may submit).
+    Locking: ``_lock`` guards the queue, the worker states and ``_running``. A call
+    goes to a worker as soon as one is idle: ``submit`` sends it itself, otherwise it
+    waits in the queue until the watcher thread finds an idle worker. A worker's pipe
+    is sent on and closed under its own ``sending`` lock; only the watcher receives,
+    starts and reaps. The watcher watches every live worker's pipe (an idle worker
+    sends nothing), so a call sent by ``submit`` needs no wake-up. Futures are settled
+    outside the lock (their callbacks may submit).
     """
 
     def __init__(self, size: int, start_method: str) -> None:
@@ -278,6 +287,7 @@ class _Pool:
         self._running: dict[Future[Any], _Worker] = {}
         self._closing = False
         self._broken: str | None = None
+        self._boot_failures = 0  # workers in a row that died before they were ready
         # The coordinator is the only writer of `alive`: workers exit at its end-of-file.
         self._alive_r, self._alive_w = self._ctx.Pipe(duplex=False)
         self._wake_r, self._wake_w = os.pipe()
@@ -307,14 +317,17 @@ class _Pool:
         except ExecutorError as exc:
             future.set_exception(exc)
             return future
+        assigned: list[tuple[_Worker, Future[Any], bytes]] = []
         with self._lock:
             refusal = self._refusal()
             if refusal is None:
                 self._queue.append((future, payload))
+                if len(self._queue) == 1:  # nothing waits before it: straight to a worker
+                    assigned = self._assign()
         if refusal is not None:
             future.set_exception(ExecutorError(refusal))
-        else:
-            self._wake()
+        for worker, call, payload in assigned:
+            self._send(worker, call, payload)
         return future
 
     def stop(self, future: Future[Any]) -> None:
@@ -362,9 +375,10 @@ class _Pool:
             self.kill_all()
             raise
         finally:
-            for future in queued:
-                future.cancel()
             lost = ExecutorError("the process pool was shut down before the call finished")
+            for future in queued:
+                if not future.cancel():  # handed back to the queue by _reap: running
+                    _settle(future, False, lost)
             for future in running:
                 _settle(future, False, lost)
 
@@ -378,14 +392,11 @@ class _Pool:
                 with self._lock:
                     if self._closing:
                         return
-                    sends = self._assign()
-                    conns = {w.conn: w for w in self._workers if w.state in (_STARTING, _BUSY)}
+                    assigned = self._assign()
+                    conns = {w.conn: w for w in self._workers if w.state != _KILLED and not w.eof}
                     sentinels = {w.process.sentinel: w for w in self._workers}
-                for worker, payload in sends:
-                    try:
-                        worker.conn.send_bytes(payload)
-                    except OSError:  # it died: its sentinel says how, and fails the call
-                        pass
+                for worker, call, payload in assigned:
+                    self._send(worker, call, payload)
                 ready = wait([*conns, *sentinels, self._wake_r])
                 settled: list[tuple[Future[Any], bool, Any]] = []
                 # Outcomes first: a worker may have answered just before it died.
@@ -406,53 +417,81 @@ class _Pool:
         except BaseException as exc:  # never leave futures hanging
             self._break(f"its watcher thread failed ({type(exc).__name__}: {exc})", all_calls=True)
 
-    def _assign(self) -> list[tuple[_Worker, bytes]]:
-        """Pair queued calls with idle workers (under the lock)."""
+    def _assign(self) -> list[tuple[_Worker, Future[Any], bytes]]:
+        """Pair queued calls with idle workers (under the lock); to :meth:`_send` after."""
         if self._broken is not None:
             return []
-        sends: list[tuple[_Worker, bytes]] = []
+        assigned: list[tuple[_Worker, Future[Any], bytes]] = []
         idle = [w for w in self._workers if w.state == _IDLE]
         while self._queue and idle:
             future, payload = self._queue.popleft()
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled while queued
+            if not (future.running() or future.set_running_or_notify_cancel()):
+                continue  # cancelled while queued (a running one was handed back by _reap)
             worker = idle.pop()
             worker.state = _BUSY
             worker.call = future
+            worker.payload = payload
             self._running[future] = worker
-            sends.append((worker, payload))
-        return sends
+            assigned.append((worker, future, payload))
+        return assigned
+
+    def _send(self, worker: _Worker, future: Future[Any], payload: bytes) -> None:
+        """Send a call (from any thread; the lock is not held). See :meth:`_reap` if it died."""
+        with worker.sending:
+            if worker.conn.closed:
+                return
+            try:
+                worker.conn.send_bytes(payload)
+            except OSError:  # it died: its sentinel says how
+                return
+            worker.delivered = future
+            with self._lock:
+                if worker.call is future:
+                    worker.payload = None  # delivered: free it
 
     def _receive(self, worker: _Worker, settled: list[tuple[Future[Any], bool, Any]]) -> None:
         try:
             data = worker.conn.recv_bytes()
         except (EOFError, OSError):
-            return  # it died: its sentinel says how
+            worker.eof = True  # it died: its sentinel says how
+            return
         with self._lock:
             if worker.state == _STARTING:
                 worker.state = _IDLE
+                self._boot_failures = 0
                 return
             future = worker.call
             if worker.state != _BUSY or future is None:
                 return  # stopped meanwhile: the outcome is ignored
             worker.state = _IDLE
             worker.call = None
+            worker.payload = None
             self._running.pop(future, None)
         ok, value = _load_outcome(data)
         settled.append((future, ok, value))
 
     def _reap(self, worker: _Worker, settled: list[tuple[Future[Any], bool, Any]]) -> None:
         worker.process.join()
-        how = _how_it_ended(worker.process.exitcode)
-        with self._lock:
+        exitcode = worker.process.exitcode
+        how = _how_it_ended(exitcode)
+        with worker.sending, self._lock:  # a send in progress ends first
             self._workers.remove(worker)
             booting = worker.state == _STARTING
             future = worker.call if worker.state == _BUSY else None
             if future is not None:
                 self._running.pop(future, None)
+                if (
+                    worker.delivered is not future
+                    and worker.payload is not None
+                    and not self._closing
+                ):
+                    # It died before the call reached it (killed while idle, say): the
+                    # call did not run, so it goes first to the next idle worker.
+                    self._queue.appendleft((future, worker.payload))
+                    future = None
             worker.state = _KILLED
             closing = self._closing
-        worker.conn.close()
+            worker.conn.close()
         worker.process.close()
         if future is not None:
             settled.append(
@@ -460,9 +499,13 @@ class _Pool:
             )
         if closing:
             return
-        if booting:  # a worker that cannot boot will not boot next time either
-            self._break(f"a worker process exited while starting ({how}; see its stderr)")
-            return
+        if booting:
+            self._boot_failures += 1
+            # One that exits by itself (an import error, say) will fail next time too;
+            # one killed by a signal (the OOM killer, say) may not, unless it keeps on.
+            if exitcode is None or exitcode >= 0 or self._boot_failures >= 3:
+                self._break(f"a worker process exited while starting ({how}; see its stderr)")
+                return
         try:
             replacement = self._spawn()
         except Exception as exc:
@@ -524,7 +567,8 @@ class _Pool:
         """At shutdown (the watcher is gone): end every worker and wait for it."""
         workers = list(self._workers)
         for worker in workers:
-            worker.conn.close()  # an idle worker sees EOF and exits normally...
+            with worker.sending:
+                worker.conn.close()  # an idle worker sees EOF and exits normally...
         self._alive_w.close()  # ...and any other one at this end-of-file
         deadline = time.monotonic() + 2.0
         for worker in workers:
