@@ -32,7 +32,7 @@ import copy
 import heapq
 import queue
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
@@ -258,7 +258,7 @@ class _Loop:
         self.unsettled: dict[int, int] = {}
         # Per task node (set by run_tasks; empty when driving a single pipeline).
         self.task_count = 0
-        self.tasks: list[Task] = []
+        self.tasks: Sequence[Task] = ()
         self.start_tasks: set[int] = set()
         self.may_map: list[bool] = []
         self.run_one: RunOne | None = None
@@ -361,13 +361,18 @@ class _Loop:
             context = None
         self.contexts[node] = context
         if starter is None:  # a task of the flow
-            assert self.run_one is not None
+            run_one = self.run_one
+            assert run_one is not None
             upstream = {e: self.upstream_state(u) for e, u in self.in_edges[node]}
             args = (self.tasks[node], state, upstream, node in self.start_tasks)
-            starter = self.run_one
+            if context is None:
+                self.pipelines[node] = run_one(*args)
+            else:
+                self.pipelines[node] = context.run(run_one, *args)
+        elif context is None:
+            self.pipelines[node] = starter(state)
         else:
-            args = (state,)
-        self.pipelines[node] = starter(*args) if context is None else context.run(starter, *args)
+            self.pipelines[node] = context.run(starter, state)
         self.advance(node, None)
 
     def advance(self, node: int, value: Any) -> None:
@@ -607,7 +612,7 @@ class _Loop:
         return bool(stuck) and bool(self.ready or self.in_flight or self.timed)
 
 
-_COORDINATOR_ONLY = {
+_COORDINATOR_ONLY: dict[str, Any] = {
     "state_handlers": [],
     "on_failure": None,
     "trigger": None,
