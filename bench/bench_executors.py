@@ -52,6 +52,7 @@ import time
 from typing import Any
 
 import bench_core as core
+from lockgate import Task
 
 RESULT_MARK = "@@BENCH-RESULT "
 
@@ -145,6 +146,79 @@ def ideal_speedup(workload: str, kind: str, settings: dict[str, Any], tasks: int
             parallel = min(parallel, CORES)
     waves = math.ceil(tasks / parallel)
     return tasks / waves
+
+
+# ---------------------------------------------------------------------------------------------
+# lockgate tasks. Module-level classes of an importable module, so that cloudpickle sends them
+# by reference (as it does the raw side's functions from bench_core) and not by value with every
+# call: children run this file as the module ``bench_executors``, not as ``__main__`` (see
+# main()). The overhead graphs use the same classes as bench_core's ``lockgate_classes``.
+# ---------------------------------------------------------------------------------------------
+
+
+class Zero(Task):  # type: ignore[misc]
+    def run(self) -> int:
+        return 0
+
+
+class Inc(Task):  # type: ignore[misc]
+    def run(self, x: int) -> int:
+        return x + 1
+
+
+class Range(Task):  # type: ignore[misc]
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        self.n = n
+        super().__init__(**kwargs)
+
+    def run(self) -> list[int]:
+        return list(range(self.n))
+
+
+class SumList(Task):  # type: ignore[misc]
+    def run(self, values: list[int]) -> int:
+        return sum(values)
+
+
+class SumAll(Task):  # type: ignore[misc]
+    def run(self, **values: int) -> int:
+        return sum(values.values())
+
+
+class SumPlusOne(Task):  # type: ignore[misc]
+    def run(self, **values: int) -> int:
+        return sum(values.values()) + 1
+
+
+class Sleep(Task):  # type: ignore[misc]
+    def __init__(self, seconds: float, index: int, **kwargs: Any) -> None:
+        self.seconds = seconds
+        self.index = index
+        super().__init__(**kwargs)
+
+    def run(self) -> int:
+        time.sleep(self.seconds)
+        return self.index
+
+
+class Spin(Task):  # type: ignore[misc]
+    def __init__(self, iters: int, **kwargs: Any) -> None:
+        self.iters = iters
+        super().__init__(**kwargs)
+
+    def run(self) -> int:
+        return spin(self.iters)
+
+
+class Noop(Task):  # type: ignore[misc]
+    def run(self) -> int:
+        return 1
+
+
+def core_classes() -> dict[str, Any]:
+    """The classes ``bench_core.lockgate_build`` expects, by reference (see above)."""
+    classes = (Zero, Inc, Range, SumList, SumAll, SumPlusOne)
+    return {c.__name__: c for c in classes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,30 +322,6 @@ def wait_scheduler_idle(client: Any, timeout: float = 30.0) -> None:
 
 
 def speedup_classes() -> dict[str, Any]:
-    from lockgate import Task
-
-    class Sleep(Task):  # type: ignore[misc]
-        def __init__(self, seconds: float, index: int, **kwargs: Any) -> None:
-            self.seconds = seconds
-            self.index = index
-            super().__init__(**kwargs)
-
-        def run(self) -> int:
-            time.sleep(self.seconds)
-            return self.index
-
-    class Spin(Task):  # type: ignore[misc]
-        def __init__(self, iters: int, **kwargs: Any) -> None:
-            self.iters = iters
-            super().__init__(**kwargs)
-
-        def run(self) -> int:
-            return spin(self.iters)
-
-    class Noop(Task):  # type: ignore[misc]
-        def run(self) -> int:
-            return 1
-
     return {"Sleep": Sleep, "Spin": Spin, "Noop": Noop}
 
 
@@ -394,7 +444,7 @@ def measure_dask_overhead(spec: dict[str, Any]) -> dict[str, Any]:
         except NotAvailable as exc:
             executor = None
             out["lockgate_error"] = f"SKIP (not available): {exc}"
-        classes = core.lockgate_classes()
+        classes = core_classes()
 
         def run_raw(size: int) -> tuple[float, float, str | None]:
             elapsed, cpu, value, middle = raw_distributed(client, workload, size)
@@ -454,7 +504,7 @@ def measure_thread_overhead(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"tasks": core.task_count(workload, n)}
     ref = core.reference(workload, n)
     if engine == "lockgate":
-        classes = core.lockgate_classes()
+        classes = core_classes()
         executor = make_executor("threads", {"max_workers": workers})
         t0 = time.perf_counter()
         flow, handles = core.lockgate_build(workload, n, None, classes)
@@ -853,7 +903,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        child_main(json.loads(args.child))
+        # Run the child from the module `bench_executors`, not `__main__`: its tasks and
+        # functions then pickle by reference (workers import this file from bench/).
+        import bench_executors
+
+        bench_executors.child_main(json.loads(args.child))
         return 0
 
     if args.quick:

@@ -226,6 +226,11 @@ def test_a_worker_killed_while_idle_is_replaced(executor: ProcessExecutor) -> No
     worker = psutil.Process(pid)
     worker.kill()
     assert wait_gone([worker], timeout=SAFETY) == []
+    # Until the pool sees its exit, the dying worker may still be handed one call, which
+    # then fails as any call whose worker died; the others go to the live workers.
+    outcomes = executor.outcomes([executor.submit(os.getpid) for _ in range(6)])
+    lost = [value for ok, value in outcomes if not ok]
+    assert len(lost) <= 1 and all(isinstance(error, WorkerLostError) for error in lost)
     pids = set(executor.wait([executor.submit(os.getpid) for _ in range(6)]))
     assert pid not in pids
 

@@ -36,9 +36,8 @@ class ThreadExecutor(Executor):
                 "or None for the default."
             )
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
-        # Twice as many calls in flight as threads: a thread that finishes finds its
-        # next call queued instead of waiting for the loop (halves per-task overhead).
-        self.capacity = 2 * self.max_workers
+        # One call per thread: a queued call would already be on its timeout clock.
+        self.capacity = self.max_workers
         self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
