@@ -25,7 +25,12 @@ import pytest
 
 from lockgate.engine.executors._shipping import RemoteError
 from lockgate.engine.executors.base import ExecutorError, WorkerLostError
-from lockgate.engine.executors.dask import CAPACITY_PER_THREAD, MIN_CAPACITY, DaskExecutor
+from lockgate.engine.executors.dask import (
+    CAPACITY_PER_THREAD,
+    MIN_CAPACITY,
+    DaskCall,
+    DaskExecutor,
+)
 
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -140,6 +145,23 @@ def test_results_and_exceptions_round_trip(executor: DaskExecutor) -> None:
     assert outcomes[1][0] is False
     assert type(outcomes[1][1]) is ValueError and str(outcomes[1][1]) == "boom"
     assert outcomes[2] == (True, 42)
+
+
+def test_submit_returns_a_dask_call_whose_callbacks_get_it_back(executor: DaskExecutor) -> None:
+    call = executor.submit(inc, 1)
+    assert isinstance(call, DaskCall) and call.key.startswith("lockgate-inc-")
+    got: list[Any] = []
+    finished = threading.Event()
+    call.add_done_callback(lambda c: (got.append(c), finished.set()))  # maybe before sending
+    assert finished.wait(SAFETY)
+    assert got == [call] and call.done()
+    assert isinstance(call.future, distributed.Future) and call.future.key == call.key
+    again: list[Any] = []
+    call.add_done_callback(again.append)  # after it is done: called soon, from a thread
+    wait_for(lambda: again, "the late callback")
+    assert again == [call]
+    assert "finished" in repr(call)
+    assert executor.outcomes([call]) == [(True, 2)]
 
 
 def test_a_closure_runs_on_the_workers(executor: DaskExecutor) -> None:
