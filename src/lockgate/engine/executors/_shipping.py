@@ -78,12 +78,25 @@ def run_packed(payload: bytes) -> bytes:
         return data
 
 
-def unpack_outcome(data: bytes) -> Any:
-    """The call's return value (in the coordinator), or raise its exception."""
-    ok, value = cloudpickle.loads(data)
-    if ok:
-        return value
-    raise value
+def unpack_outcome(data: bytes, sender: str) -> tuple[bool, Any]:
+    """The ``(ok, value)`` outcome packed by :func:`run_packed` (in the coordinator).
+
+    Args:
+        data: the bytes the worker sent back.
+        sender: who sent them, for the message (e.g. "the worker process").
+
+    Returns:
+        ``(True, value)``, ``(False, exception)``, or ``(False, ExecutorError)`` when
+        the bytes cannot be unpickled here (a class the coordinator cannot import).
+    """
+    try:
+        ok, value = cloudpickle.loads(data)
+    except Exception as exc:
+        return False, ExecutorError(
+            f"its outcome, sent back by {sender}, could not be unpickled "
+            f"({type(exc).__name__}: {exc})"
+        )
+    return bool(ok), value
 
 
 def _first_unpicklable(values: tuple[Any, ...]) -> Any:

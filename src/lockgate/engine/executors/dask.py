@@ -16,9 +16,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
-from lockgate.engine.executors._shipping import pack_call, run_packed
+from lockgate.engine.executors._shipping import pack_call, run_packed, unpack_outcome
 from lockgate.engine.executors.base import Executor, ExecutorError, WorkerLostError
 
 if TYPE_CHECKING:
@@ -311,7 +309,7 @@ class DaskExecutor(Executor):
                     datas = None  # one was lost meanwhile: read them one by one below
             if datas is not None:
                 for (i, _), data in zip(finished, datas):
-                    out[i] = _unpack(data)
+                    out[i] = unpack_outcome(data, "the Dask worker")
             for i, future in zip(remote, dask_futures):
                 if out[i] is None:
                     out[i] = _outcome_of(future)
@@ -417,24 +415,12 @@ def _status(future: Any) -> str:
 
 
 # -- outcomes ---------------------------------------------------------------------------------
-def _unpack(data: Any) -> tuple[bool, Any]:
-    """The outcome a worker packed with ``run_packed``."""
-    try:
-        ok, value = cloudpickle.loads(data)
-    except Exception as exc:
-        return False, ExecutorError(
-            f"could not unpickle the outcome sent back by the Dask worker "
-            f"({type(exc).__name__}: {exc})"
-        )
-    return bool(ok), value
-
-
 def _outcome_of(future: Any) -> tuple[bool, Any]:
     """The outcome of one Dask future that did not finish normally (or was lost)."""
     distributed = _import_distributed()
     if future.status == "finished":
         try:
-            return _unpack(future.result())
+            return unpack_outcome(future.result(), "the Dask worker")
         except Exception as lost:
             return False, _infrastructure_error(lost, distributed)
     if future.status == "cancelled" or future.cancelled():

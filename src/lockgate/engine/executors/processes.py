@@ -467,7 +467,9 @@ class _Pool:
             worker.call = None
             worker.payload = None
             self._running.pop(future, None)
-        ok, value = _load_outcome(data)
+        from lockgate.engine.executors._shipping import unpack_outcome
+
+        ok, value = unpack_outcome(data, "the worker process")
         settled.append((future, ok, value))
 
     def _reap(self, worker: _Worker, settled: list[tuple[Future[Any], bool, Any]]) -> None:
@@ -630,19 +632,6 @@ def _settle(future: Future[Any], ok: bool, value: Any) -> None:
             future.set_exception(value)
     except InvalidStateError:  # already settled (stopped) or cancelled
         pass
-
-
-def _load_outcome(data: bytes) -> tuple[bool, Any]:
-    import cloudpickle
-
-    try:
-        ok, value = cloudpickle.loads(data)
-    except Exception as exc:
-        return False, ExecutorError(
-            f"its outcome, sent back by the worker process, could not be unpickled "
-            f"({type(exc).__name__}: {exc})"
-        )
-    return bool(ok), value
 
 
 def _how_it_ended(exitcode: int | None) -> str:
