@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -141,6 +142,7 @@ class DaskExecutor(Executor):
         self._cluster: LocalCluster | None = None
         self._lock = threading.Lock()
         self._unsent: list[DaskCall] = []
+        self._new_keys()
 
     def __repr__(self) -> str:
         if self.address is not None:
@@ -163,6 +165,13 @@ class DaskExecutor(Executor):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._new_keys()
+
+    def _new_keys(self) -> None:
+        # One random prefix per executor and a counter: uuid4() per call costs more
+        # than the rest of submit on machines with a slow os.urandom.
+        self._key_prefix = f"lockgate-{uuid.uuid4().hex}"
+        self._key_numbers = itertools.count()
 
     @property
     def client(self) -> Client | None:
@@ -229,7 +238,8 @@ class DaskExecutor(Executor):
             failed: ConcurrentFuture[Any] = ConcurrentFuture()
             failed.set_exception(error)
             return failed
-        call = DaskCall(f"lockgate-{getattr(fn, '__name__', 'call')}-{uuid.uuid4().hex}", payload)
+        name = getattr(fn, "__name__", "call")
+        call = DaskCall(f"{self._key_prefix}-{name}-{next(self._key_numbers)}", payload)
         with self._lock:
             self._unsent.append(call)
             first = len(self._unsent) == 1
@@ -355,7 +365,7 @@ class DaskCall:
 
     def __init__(self, key: str, payload: bytes) -> None:
         self.key = key
-        """The call's key on the Dask cluster (``lockgate-<function>-<uuid>``)."""
+        """The call's key on the Dask cluster (``lockgate-<uuid>-<function>-<number>``)."""
         self._payload: bytes | None = payload
         self._future: Any = None  # distributed.Future, or a failed ConcurrentFuture
         self._callbacks: list[Callable[[DaskCall], Any]] = []
