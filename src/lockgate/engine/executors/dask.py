@@ -168,9 +168,9 @@ class DaskExecutor(Executor):
         self._new_keys()
 
     def _new_keys(self) -> None:
-        # One random prefix per executor and a counter: uuid4() per call costs more
+        # One random part per executor and a counter: uuid4() per call costs more
         # than the rest of submit on machines with a slow os.urandom.
-        self._key_prefix = f"lockgate-{uuid.uuid4().hex}"
+        self._key_suffix = uuid.uuid4().hex
         self._key_numbers = itertools.count()
 
     @property
@@ -239,7 +239,7 @@ class DaskExecutor(Executor):
             failed.set_exception(error)
             return failed
         name = getattr(fn, "__name__", "call")
-        call = DaskCall(f"{self._key_prefix}-{name}-{next(self._key_numbers)}", payload)
+        call = DaskCall(f"lockgate-{name}-{self._key_suffix}-{next(self._key_numbers)}", payload)
         with self._lock:
             self._unsent.append(call)
             first = len(self._unsent) == 1
@@ -365,7 +365,7 @@ class DaskCall:
 
     def __init__(self, key: str, payload: bytes) -> None:
         self.key = key
-        """The call's key on the Dask cluster (``lockgate-<uuid>-<function>-<number>``)."""
+        """The call's key on the Dask cluster (``lockgate-<function>-<uuid>-<number>``)."""
         self._payload: bytes | None = payload
         self._future: Any = None  # distributed.Future, or a failed ConcurrentFuture
         self._callbacks: list[Callable[[DaskCall], Any]] = []
