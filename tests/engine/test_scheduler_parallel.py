@@ -7,8 +7,8 @@ executor with several tasks in flight, to keep the loop honest until then.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import copy_context
 from datetime import timedelta
@@ -55,12 +55,6 @@ class TwoThreads(Executor):
         if isinstance(futures, list):
             return [f.result() for f in futures]
         return futures.result()
-
-    def as_completed(self, futures: Sequence[Future[Any]]) -> Iterator[tuple[int, Any]]:
-        done, _ = wait(futures, return_when=FIRST_COMPLETED)
-        for position, future in enumerate(futures):
-            if future in done:
-                yield position, future.result()
 
 
 class Step(Task):

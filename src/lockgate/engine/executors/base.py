@@ -95,11 +95,6 @@ class Executor:
         in); the others abandon it: it runs on, and its outcome is ignored.
         """
 
-    def as_completed(self, futures: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Yield ``(position, result)`` for the futures as they finish."""
-        for position, future in enumerate(futures):
-            yield position, self.wait(future)
-
     def timeout_handler(
         self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any
     ) -> Any:
