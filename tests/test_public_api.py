@@ -215,6 +215,7 @@ PINNED: dict[str, list[str]] = {
     "lockgate.engine.result": [
         "NoResult",
         "NoResultType",
+        "RemoteValue",
         "Result",
         "ResultInterface",
         "SafeResult",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,7 +13,7 @@ import cloudpickle
 import pytest
 
 from lockgate.engine import state as state_module
-from lockgate.engine.result import NoResult, Result
+from lockgate.engine.result import NoResult, RemoteValue, Result
 from lockgate.engine.state import (
     Cached,
     Failed,
@@ -33,6 +33,7 @@ from lockgate.engine.state import (
     Success,
     TimedOut,
     TriggerFailed,
+    fetch_remote_results,
 )
 from lockgate.utilities import clock
 
@@ -593,3 +594,61 @@ def test_colors_are_distinct() -> None:
 def test_meta_state_colors_are_distinct() -> None:
     colors = [cls.color for cls in ALL_CLASSES]
     assert len(set(colors)) == len(colors)
+
+
+# -- values still held remotely (RemoteValue) ---------------------------------------------
+class CountingRemote(RemoteValue):
+    """A RemoteValue held in memory that counts how it is fetched."""
+
+    __slots__ = ("value",)
+    fetches: list[int] = []  # the size of each fetch
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return CountingRemote.get_many([self])[0]
+
+    @classmethod
+    def get_many(cls, values: Sequence[RemoteValue]) -> list[Any]:
+        cls.fetches.append(len(values))
+        return [v.value for v in values if isinstance(v, CountingRemote)]
+
+
+@pytest.fixture
+def fetches() -> list[int]:
+    CountingRemote.fetches = []
+    return CountingRemote.fetches
+
+
+def test_a_remote_result_is_fetched_on_first_read_and_kept(fetches: list[int]) -> None:
+    state = Success(result=CountingRemote(5))
+    assert fetches == []
+    assert state.result == 5 and state.result == 5
+    assert fetches == [1]
+
+
+def test_a_mapped_result_fetches_its_remote_children_in_one_batch(fetches: list[int]) -> None:
+    children = [Success(result=CountingRemote(i)) for i in range(4)] + [Success(result=9)]
+    mapped = Mapped(map_states=children)
+    assert fetches == []
+    assert mapped.result == [0, 1, 2, 3, 9] and type(mapped.result) is list
+    assert fetches == [4]
+
+
+def test_fetch_remote_results_replaces_values_in_results_inputs_and_children(
+    fetches: list[int],
+) -> None:
+    child = Success(result=CountingRemote("c"))
+    failed = Failed(cached_inputs={"x": CountingRemote(1), "xs": [CountingRemote(2), 3]})
+    mapped = Mapped(map_states=[child])
+    fetch_remote_results([failed, mapped])
+    assert fetches == [4]
+    assert failed.cached_inputs == {"x": 1, "xs": [2, 3]}
+    assert child._value == "c" and mapped._value == ["c"]
+
+
+def test_equality_and_pickling_use_the_fetched_value(fetches: list[int]) -> None:
+    assert Success(result=CountingRemote(2)) == Success(result=2)
+    copy = pickle.loads(pickle.dumps(Success(result=CountingRemote([1, 2]))))
+    assert copy == Success(result=[1, 2]) and copy._value == [1, 2]

@@ -22,6 +22,7 @@ from lockgate.engine.state import (
     Scheduled,
     State,
     Success,
+    fetch_remote_results,
     is_done,
 )
 from lockgate.engine.task_runner import RunnerStateHandler, TaskRunner
@@ -285,6 +286,8 @@ class FlowRunner:
                 executor=executor,
                 run_one=run_one,
             )
+            # Values still on workers (Dask) come back before the executor shuts down.
+            fetch_remote_results([final[t] for t in return_tasks if t in final])
         new = self.determine_final_state([final[t] for t in reference_tasks])
         new.result = {t: final[t] for t in return_tasks}
         if isinstance(new, Running):

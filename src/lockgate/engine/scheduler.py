@@ -48,6 +48,7 @@ from lockgate.engine.state import (
     Resume,
     Scheduled,
     State,
+    fetch_remote_results,
     is_done,
 )
 from lockgate.utilities import clock
@@ -151,6 +152,7 @@ def run_pipeline(pipeline: Pipeline, executor: Executor) -> State:
     loop.run()
     state = loop.states[root]
     assert state is not None
+    fetch_remote_results([state])
     return state
 
 
@@ -589,8 +591,9 @@ class _Loop:
                 for mapped in (self.live[u], self.states[u]):
                     if isinstance(mapped, Mapped) and i < len(mapped.map_states):
                         mapped.map_states[i] = _without_result(mapped.map_states[i])
-                        if isinstance(mapped.result, list) and i < len(mapped.result):
-                            mapped.result[i] = NoResult
+                        values = mapped._value  # not .result: that would fetch remote values
+                        if isinstance(values, list) and i < len(values):
+                            values[i] = NoResult
 
     def release_task(self, u: int) -> None:
         state = self.states[u]

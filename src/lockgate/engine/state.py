@@ -34,7 +34,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from lockgate.engine.result import NoResult, ResultInterface
+from lockgate.engine.result import NoResult, RemoteValue, ResultInterface, fetch_values
 from lockgate.utilities import clock
 
 __all__ = [
@@ -98,7 +98,7 @@ class State:
             failed task can later run again with the same inputs.
     """
 
-    __slots__ = ("_result", "cached_inputs", "message", "result")
+    __slots__ = ("_result", "_value", "cached_inputs", "message")
     color = "#9e9e9e"
 
     def __init__(
@@ -113,17 +113,34 @@ class State:
             result = result.value
         else:
             self._result = None
-        self.result = result
+        self._value = result
         self.cached_inputs = cached_inputs
+
+    @property
+    def result(self) -> Any:
+        """The value the run produced (:data:`NoResult` when there is none).
+
+        A value still held on a Dask worker (:class:`~lockgate.engine.result.RemoteValue`)
+        is fetched on first access and kept.
+        """
+        value = self._value
+        if isinstance(value, RemoteValue):
+            value = self._value = value.get()
+        return value
+
+    @result.setter
+    def result(self, value: Any) -> None:
+        self._value = value
 
     # -- identity, equality, display -------------------------------------------------
     def _data(self) -> tuple[Any, ...]:
-        return tuple(
+        others = (
             getattr(self, name, None)
             for cls in type(self).__mro__
             for name in getattr(cls, "__slots__", ())
-            if name not in ("message", "_result")
+            if name not in ("message", "_result", "_value")
         )
+        return (self.result, *others)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
@@ -157,9 +174,9 @@ class State:
             for name in getattr(cls, "__slots__", ())
             if hasattr(self, name)
         }
-        result = data.get("result", NoResult)
+        result = data["_value"] = self.result
         if not _picklable(result):
-            data["result"] = repr(result)
+            data["_value"] = repr(result)
             data["_result"] = None
             note = (
                 f"(the result of type {type(result).__name__} could not be pickled; kept as text)"
@@ -174,7 +191,7 @@ class State:
 
     def __setstate__(self, data: dict[str, Any]) -> None:
         for name, value in data.items():
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, value)  # "result" goes through the property
 
     # -- predicates ------------------------------------------------------------------
     def is_pending(self) -> bool:
@@ -379,8 +396,85 @@ class Mapped(Success):
     ) -> None:
         self.map_states: list[State] = list(map_states) if map_states else []
         if result is NoResult and map_states is not None:
-            result = [s.result for s in self.map_states]
+            # The children's values as they are: those still on Dask workers are
+            # fetched together when ``result`` is first read.
+            values = [s._value for s in self.map_states]
+            if any(isinstance(v, RemoteValue) for v in values):
+                values = _RemoteList(values)
+            result = values
         super().__init__(message=message, result=result, cached_inputs=cached_inputs)
+
+    @property
+    def result(self) -> Any:
+        """The list of the children's results (see :attr:`State.result`)."""
+        value = self._value
+        if type(value) is _RemoteList:
+            value = self._value = _fetched(value)
+        elif isinstance(value, RemoteValue):
+            value = self._value = value.get()
+        return value
+
+    @result.setter
+    def result(self, value: Any) -> None:
+        self._value = value
+
+
+class _RemoteList(list[Any]):
+    """A mapped task's result list holding values still on workers (see Mapped.result)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (_fetched(self),))
+
+
+def _fetched(items: list[Any]) -> list[Any]:
+    """``items`` with every RemoteValue replaced by its value (fetched together)."""
+    positions = [i for i, v in enumerate(items) if isinstance(v, RemoteValue)]
+    out = list(items)
+    for i, value in zip(positions, fetch_values([items[i] for i in positions])):
+        out[i] = value
+    return out
+
+
+def fetch_remote_results(states: list[State]) -> None:
+    """Fetch every value the given states (and their children) still hold remotely.
+
+    Called before an executor that keeps results on its workers shuts down, so the
+    states a run returns carry plain values. Results and cached inputs are fetched in
+    one batch and replaced in place.
+    """
+    holders: list[tuple[Any, Any]] = []  # (container, key) whose value is remote
+    remotes: list[RemoteValue] = []
+
+    def note(container: Any, key: Any, value: Any) -> None:
+        if isinstance(value, RemoteValue):
+            holders.append((container, key))
+            remotes.append(value)
+        elif type(value) is list or type(value) is _RemoteList:
+            for i, item in enumerate(value):
+                if isinstance(item, RemoteValue):
+                    holders.append((value, i))
+                    remotes.append(item)
+
+    pending = list(states)
+    while pending:
+        state = pending.pop()
+        if type(state._value) is _RemoteList:
+            state._value = list(state._value)
+        note(state, None, state._value)
+        if state.cached_inputs:
+            for key, value in state.cached_inputs.items():
+                note(state.cached_inputs, key, value)
+        if isinstance(state, Mapped):
+            pending.extend(state.map_states)
+    if not remotes:
+        return
+    for (container, key), value in zip(holders, fetch_values(remotes)):
+        if key is None:
+            container._value = value
+        else:
+            container[key] = value
 
 
 class Skipped(Success):

@@ -53,6 +53,7 @@ from lockgate.engine.state import (
     Success,
     TimedOut,
     TriggerFailed,
+    fetch_remote_results,
     is_done,
 )
 from lockgate.triggers import UpstreamStates, states_of
@@ -457,7 +458,7 @@ class TaskRunner:
         for edge, st in upstream_states.items():
             key = edge.key
             if key is not None:
-                result = st.result
+                result = st._value  # as it is: a value still on a worker stays there
                 if result is NoResult and st._result is not None:
                     result = st._result.to_result().value
                 if result is not NoResult or key not in inputs:
@@ -556,7 +557,7 @@ class TaskRunner:
             if task.checkpoint:
                 handler = task.result_handler or self.result_handler
                 if handler is not None:
-                    result = Result(value, handler)
+                    result = Result(new.result, handler)  # fetches a value held remotely
                     result.store_safe_value()
                     new._result = result
         except signals.PrefectStateSignal as sig:
@@ -592,6 +593,7 @@ class TaskRunner:
             cached_result_expiration=clock.now() + task.cache_for,
         )
         cached._result = state._result
+        fetch_remote_results([cached])  # the cache outlives this run's executor
         _CACHES.setdefault(task, {})[ctx.current().get("map_index")] = cached
         return self._set(state, cached)
 

@@ -30,6 +30,7 @@ from lockgate.engine.executors.dask import (
     MIN_CAPACITY,
     DaskCall,
     DaskExecutor,
+    DaskResult,
 )
 
 distributed = pytest.importorskip("distributed")
@@ -235,6 +236,89 @@ def test_outcomes_reads_a_thousand_futures_in_order(executor: DaskExecutor) -> N
     assert [o for i, o in enumerate(outcomes) if i not in (10, 20)] == [
         o for i, o in enumerate(expected) if i not in (10, 20)
     ]
+
+
+def add_all(values: list[int], extra: int = 0) -> int:
+    return sum(values) + extra
+
+
+def pick_a(values: dict[str, int]) -> int:
+    return values["a"]
+
+
+def test_a_returned_value_stays_on_the_cluster_until_read(executor: DaskExecutor) -> None:
+    first = executor.submit(inc, 1)
+    [(ok, value)] = executor.outcomes([first])
+    assert ok is True and type(value) is DaskResult
+    assert value.future.key.startswith("lockgate-inc-")
+    assert executor.client is not None
+    # A worker holds it (the loop only learnt that the call returned).
+    assert value.future.key in executor.client.who_has([value.future])
+    # As an argument (alone, in a list, as a dict value) the worker gets the value itself.
+    second = executor.submit(add_all, [value, value], extra=value)
+    third = executor.submit(pick_a, {"a": value, "b": 0})
+    assert executor.wait([second, third]) == [6, 2]
+    assert value.get() == 2
+
+
+def test_a_task_call_is_keyed_after_the_task(executor: DaskExecutor) -> None:
+    from lockgate import task
+    from lockgate.engine.scheduler import call_task_code
+
+    @task(name="load-orders")
+    def load_orders() -> int:
+        return 7
+
+    call = executor.submit(call_task_code, load_orders, {}, {})
+    assert isinstance(call, DaskCall) and call.key.startswith("lockgate-load_orders-")
+    assert executor.wait(call) == 7
+
+
+def test_a_flow_run_returns_plain_values_and_handlers_read_them(
+    dask_cluster_address: str,
+) -> None:
+    from lockgate import Flow, task
+    from lockgate.engine.result import RemoteValue
+    from lockgate.engine.state import State
+
+    seen: list[Any] = []
+
+    def record(task_obj: Any, old: State, new: State) -> None:
+        if new.is_successful() and not new.is_mapped():
+            seen.append(new.result)
+
+    @task
+    def numbers() -> list[int]:
+        return [1, 2, 3]
+
+    @task(state_handlers=[record])
+    def double(x: int) -> int:
+        return 2 * x
+
+    @task
+    def broken(values: list[int]) -> int:
+        raise ValueError(f"cannot use {values}")
+
+    with Flow("plain-values") as flow:
+        doubled = double.map(numbers)
+        failed = broken(doubled)
+
+    state = flow.run(executor=DaskExecutor(address=dask_cluster_address))
+    mapped, failure = state.result[doubled], state.result[failed]
+    assert mapped._value == [2, 4, 6] and type(mapped._value) is list
+    assert [child._value for child in mapped.map_states] == [2, 4, 6]
+    assert failure.cached_inputs == {"values": [2, 4, 6]}
+    assert not any(isinstance(v, RemoteValue) for v in failure.cached_inputs["values"])
+    assert sorted(seen) == [2, 4, 6]  # a state handler's read fetched the value
+
+
+def test_a_remote_value_read_after_the_run_says_it_is_gone(dask_cluster_address: str) -> None:
+    executor = DaskExecutor(address=dask_cluster_address)
+    with executor.start():
+        [(ok, value)] = executor.outcomes([executor.submit(inc, 1)])
+    assert ok is True
+    with pytest.raises(ExecutorError, match="stayed on the Dask cluster"):
+        value.get()
 
 
 def test_capacity_keeps_the_cluster_busy(executor: DaskExecutor) -> None:

@@ -17,22 +17,23 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from lockgate.engine.executors._shipping import pack_call, run_packed, unpack_outcome
+from lockgate.engine.executors._shipping import pack_call, run_call, unpack_outcome
 from lockgate.engine.executors.base import Executor, ExecutorError, WorkerLostError
+from lockgate.engine.result import RemoteValue
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
-__all__ = ["DaskCall", "DaskExecutor"]
+__all__ = ["DaskCall", "DaskExecutor", "DaskResult"]
 
 logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = "DaskExecutor needs dask.distributed: pip install 'lockgate[dask]'"
 
-CAPACITY_PER_THREAD = 64
+CAPACITY_PER_THREAD = 1_000
 """Calls kept in flight per worker thread (see :attr:`DaskExecutor.capacity`)."""
 
-MIN_CAPACITY = 256
+MIN_CAPACITY = 10_000
 """The least :attr:`DaskExecutor.capacity`, however few threads the cluster has."""
 
 _EXECUTING = frozenset({"executing", "long-running"})
@@ -106,13 +107,14 @@ class DaskExecutor(Executor):
     capacity = MIN_CAPACITY
     """How many calls the scheduling loop keeps in flight.
 
-    Set by :meth:`start` to ``max(256, 64 x the cluster's worker threads)``: a deep
-    queue (held by the scheduler) keeps every worker busy while results stream back
-    as they finish; each call in flight may hold its result in this process once it
-    is read, so more costs memory. Measured with 10,000 tiny calls on 2 single-thread
-    workers, against ``client.map`` + ``gather`` on the same cluster (wall / CPU per
-    call): 128 in flight 1.33x / 1.57x, 256 1.13x / 1.36x, 512 0.93x / 1.24x;
-    1,024 was no better than 512.
+    Set by :meth:`start` to ``max(10,000, 1,000 x the cluster's worker threads)``.
+    Results stay on the workers, so calls in flight cost this process only their
+    pickled arguments; a deep queue lets Dask take a whole ready layer in one message,
+    as ``client.map`` does. Newer calls get a higher Dask priority, so a call that
+    reads a finished result runs before older queued calls and the result is released
+    soon (a 10,000-item load -> measure map held at most ~250 load results at once).
+    Measured against ``client.map`` on 2 single-thread workers at 10,000 tiny calls
+    (W2): 256 in flight 1.30-1.38x the raw wall time, 10,000 0.92-1.06x.
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class DaskExecutor(Executor):
         # than the rest of submit on machines with a slow os.urandom.
         self._key_suffix = uuid.uuid4().hex
         self._key_numbers = itertools.count()
+        self._batch_numbers = itertools.count()
 
     @property
     def client(self) -> Client | None:
@@ -224,7 +227,9 @@ class DaskExecutor(Executor):
 
         The call is pickled here; calls submitted in a burst reach the scheduler
         together (one message, as ``client.map`` sends them), as soon as the client's
-        event loop runs. Never raises for the call: when it cannot be pickled, the
+        event loop runs. A :class:`DaskResult` among the arguments (also as a value of
+        a dict or an item of a list argument) is not fetched: Dask hands the value to
+        the worker directly. Never raises for the call: when it cannot be pickled, the
         future returned is already failed with an :class:`ExecutorError`.
 
         Raises:
@@ -234,14 +239,15 @@ class DaskExecutor(Executor):
         if client is None:
             raise RuntimeError("DaskExecutor.submit() needs `with executor.start():` first.")
         try:
-            payload = pack_call(fn, args, kwargs)
+            refs_inside = any(_holds_result(a) for a in (*args, *kwargs.values()))
+            payload, refs = pack_call(fn, args, kwargs, DaskResult if refs_inside else None)
         except Exception as exc:
             error = exc if isinstance(exc, ExecutorError) else _submit_error(exc)
             failed: ConcurrentFuture[Any] = ConcurrentFuture()
             failed.set_exception(error)
             return failed
-        name = getattr(fn, "__name__", "call")
-        call = DaskCall(f"lockgate-{name}-{self._key_suffix}-{next(self._key_numbers)}", payload)
+        key = f"lockgate-{_label(fn, args)}-{self._key_suffix}-{next(self._key_numbers)}"
+        call = DaskCall(key, payload, [r.future for r in refs])
         with self._lock:
             self._unsent.append(call)
             first = len(self._unsent) == 1
@@ -261,7 +267,15 @@ class DaskExecutor(Executor):
             if client is None:
                 raise RuntimeError("the run ended before the call was sent")
             futures = client.map(
-                run_packed, [c._payload for c in calls], key=[c.key for c in calls], pure=False
+                _run_on_worker,
+                [c._payload for c in calls],
+                [c._refs for c in calls],
+                key=[c.key for c in calls],
+                pure=False,
+                # Newer calls first, as the loop's ready stack: a call that reads a
+                # finished one runs before the queue of older calls, so results are
+                # consumed (and released) soon after they are made.
+                priority=next(self._batch_numbers),
             )
         except Exception as exc:
             for call in calls:
@@ -283,15 +297,18 @@ class DaskExecutor(Executor):
             if not ok:
                 raise value
             results.append(value)
-        return results if many else results[0]
+        fetched = DaskResult.get_many(results) if results else []
+        return fetched if many else fetched[0]
 
     def outcomes(self, futures: Sequence[Any]) -> list[tuple[bool, Any]]:
-        """``(True, value)`` or ``(False, exception)`` for each future, in order.
+        """``(True, DaskResult)`` or ``(False, exception)`` for each future, in order.
 
-        Fetches the results of all finished calls in one round trip to the cluster
-        (and waits for those not finished yet). Never raises for a call's failure: a
-        dead worker gives :class:`WorkerLostError`, a call cancelled by Dask an
-        :class:`ExecutorError`.
+        A call that returned leaves its value on the cluster: the outcome holds a
+        :class:`DaskResult` that downstream calls take as an argument, and that this
+        process fetches only when it reads the value. The exceptions of failed calls
+        are fetched in one round trip. Waits for calls not finished yet. Never raises
+        for a call's failure: a dead worker gives :class:`WorkerLostError`, a call
+        cancelled by Dask an :class:`ExecutorError`.
         """
         if any(isinstance(f, DaskCall) and f._future is None for f in futures):
             self._send()
@@ -312,16 +329,23 @@ class DaskExecutor(Executor):
                         future.exception()  # waits for it (the loop passes done ones)
                     except Exception:
                         pass
-            finished = [(i, f) for i, f in zip(remote, dask_futures) if f.status == "finished"]
-            datas: list[Any] | None = None
+            finished = []
+            for i, future in zip(remote, dask_futures):
+                if future.status != "finished":
+                    continue
+                if _returned(future):
+                    out[i] = (True, DaskResult(future))
+                else:
+                    finished.append((i, future))
+            packed: list[Any] | None = None
             if finished:
                 try:
-                    datas = finished[0][1].client.gather([f for _, f in finished])
+                    packed = finished[0][1].client.gather([f for _, f in finished])
                 except Exception:
-                    datas = None  # one was lost meanwhile: read them one by one below
-            if datas is not None:
-                for (i, _), data in zip(finished, datas):
-                    out[i] = unpack_outcome(data, "the Dask worker")
+                    packed = None  # one was lost meanwhile: read them one by one below
+            if packed is not None:
+                for (i, _), outcome in zip(finished, packed):
+                    out[i] = unpack_outcome(outcome.data, "the Dask worker")
             for i, future in zip(remote, dask_futures):
                 if out[i] is None:
                     out[i] = _outcome_of(future)
@@ -363,12 +387,13 @@ class DaskCall:
     :meth:`add_done_callback` get this object when the call is done.
     """
 
-    __slots__ = ("_callbacks", "_future", "_lock", "_payload", "key")
+    __slots__ = ("_callbacks", "_future", "_lock", "_payload", "_refs", "key")
 
-    def __init__(self, key: str, payload: bytes) -> None:
+    def __init__(self, key: str, payload: bytes, refs: list[Any]) -> None:
         self.key = key
-        """The call's key on the Dask cluster (``lockgate-<function>-<uuid>-<number>``)."""
+        """The call's key on the Dask cluster (``lockgate-<task>-<random>-<number>``)."""
         self._payload: bytes | None = payload
+        self._refs = refs  # the distributed.Futures of the results it takes
         self._future: Any = None  # distributed.Future, or a failed ConcurrentFuture
         self._callbacks: list[Callable[[DaskCall], Any]] = []
         self._lock = threading.Lock()
@@ -398,7 +423,7 @@ class DaskCall:
 
     def _sent(self, future: Any) -> None:
         with self._lock:
-            self._future, self._payload = future, None
+            self._future, self._payload, self._refs = future, None, []
             callbacks, self._callbacks = self._callbacks, []
         if callbacks:
             self._watch(future, callbacks)
@@ -414,6 +439,120 @@ class DaskCall:
                 callback(self)
 
         future.add_done_callback(done)
+
+
+class DaskResult(RemoteValue):
+    """The value a call returned, left on the Dask worker that computed it.
+
+    Passed as an argument to a later call, Dask moves it between workers; this
+    process fetches it only when something reads it (:meth:`get`). The cluster keeps
+    the value while this object (or its :attr:`future`) is alive.
+    """
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Any) -> None:
+        self.future = future
+        """The ``distributed.Future`` of the call."""
+
+    def __repr__(self) -> str:
+        return f"<DaskResult {self.future.key}>"
+
+    def get(self) -> Any:
+        """Fetch the value from the cluster.
+
+        Raises:
+            ExecutorError: when the cluster no longer has it (the run's client closed,
+                or the value could not be unpickled here).
+        """
+        return DaskResult.get_many([self])[0]
+
+    @classmethod
+    def get_many(cls, values: Sequence[RemoteValue]) -> list[Any]:
+        """Fetch several values in one round trip to the cluster.
+
+        Raises:
+            ExecutorError: as :meth:`get`.
+        """
+        out: list[Any] = list(values)
+        futures = [(i, v.future) for i, v in enumerate(values) if isinstance(v, DaskResult)]
+        if not futures:
+            return out
+        try:
+            packed = futures[0][1].client.gather([f for _, f in futures])
+        except Exception as exc:
+            raise ExecutorError(
+                f"a task's result stayed on the Dask cluster and can no longer be fetched "
+                f"({type(exc).__name__}: {exc}); read results while the run's executor is "
+                "started, or return the task from the flow run (return_tasks)"
+            ) from exc
+        for (i, _), outcome in zip(futures, packed):
+            ok, value = unpack_outcome(outcome.data, "the Dask worker")
+            if not ok:
+                raise value
+            out[i] = value
+        return out
+
+
+class _Packed:
+    """A call's packed outcome, as it stays on the worker (see :func:`run_call`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.data,))
+
+
+class _Returned(_Packed):
+    """The call returned. Its class name reaches this process with Dask's "finished"
+    message, so the loop learns the call succeeded without fetching the value."""
+
+    __slots__ = ()
+
+
+class _Raised(_Packed):
+    """The call raised (or its value could not be pickled): fetched to read the error."""
+
+    __slots__ = ()
+
+
+def _run_on_worker(payload: bytes, refs: list[_Packed]) -> _Packed:
+    """Run a packed call on a Dask worker, given the outcomes of the results it takes."""
+    ok, data = run_call(payload, [r.data for r in refs])
+    return _Returned(data) if ok else _Raised(data)
+
+
+def _returned(future: Any) -> bool:
+    """Whether a finished future holds a :class:`_Returned` (known without fetching it)."""
+    kind = future.type
+    return kind is _Returned or (isinstance(kind, str) and kind.endswith("._Returned"))
+
+
+def _holds_result(value: Any) -> bool:
+    if isinstance(value, DaskResult):
+        return True
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        if isinstance(item, DaskResult):
+            return True
+        if isinstance(item, list) and any(isinstance(x, DaskResult) for x in item):
+            return True
+    return False
+
+
+def _label(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    """The name in a call's key: the task's name for a task call, else the function's.
+
+    Dask's dashboard groups keys by this prefix, so each task shows as its own group.
+    """
+    task = args[0] if args else None
+    name = getattr(task, "name", None)
+    if isinstance(name, str) and callable(getattr(task, "run", None)):
+        return name.replace("-", "_") or "task"
+    return getattr(fn, "__name__", "call")
 
 
 def _dask_future(call: Any) -> Any:
@@ -432,7 +571,7 @@ def _outcome_of(future: Any) -> tuple[bool, Any]:
     distributed = _import_distributed()
     if future.status == "finished":
         try:
-            return unpack_outcome(future.result(), "the Dask worker")
+            return unpack_outcome(future.result().data, "the Dask worker")
         except Exception as lost:
             return False, _infrastructure_error(lost, distributed)
     if future.status == "cancelled" or future.cancelled():

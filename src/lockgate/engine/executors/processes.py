@@ -313,7 +313,7 @@ class _Pool:
 
         future: Future[Any] = Future()
         try:
-            payload = pack_call(fn, args, kwargs)
+            payload, _ = pack_call(fn, args, kwargs)
         except ExecutorError as exc:
             future.set_exception(exc)
             return future
