@@ -171,6 +171,7 @@ PINNED: dict[str, list[str]] = {
     ],
     "lockgate.engine.state": [
         "Cached",
+        "Cancelled",
         "Failed",
         "Finished",
         "Mapped",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from lockgate.engine.hooks import RunHooks
 from lockgate.engine.scheduler import Pipeline, run_tasks
 from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
+    Cancelled,
     Failed,
     Mapped,
     MetaState,
@@ -75,6 +77,7 @@ class FlowRunner:
         task_contexts: Mapping[Task, Mapping[str, Any]] | None = None,
         start_tasks: Iterable[Task] | None = None,
         hooks: Iterable[RunHooks] | None = None,
+        cancel: threading.Event | None = None,
     ) -> State:
         """Run the flow and return its new state.
 
@@ -96,6 +99,10 @@ class FlowRunner:
                 run without checking upstream states or trigger (a Paused one is
                 resumed).
             hooks: :class:`~lockgate.engine.hooks.RunHooks` listeners.
+            cancel: an event another thread may set to cancel the run: calls in flight
+                end ``Cancelled`` (stopped for real by executors with hard timeouts),
+                nothing else starts, and the flow ends ``Cancelled``. A task running
+                inline (LocalExecutor) is not interrupted; the run stops after it.
 
         Returns:
             ``Running`` if a reference task is unfinished (e.g. Paused), ``Failed`` if
@@ -139,6 +146,7 @@ class FlowRunner:
                 listeners=listeners,
                 task_contexts=task_contexts or {},
                 start_tasks=list(start_tasks or ()),
+                cancel=cancel,
             )
         except ENDRUN as end:
             return end.state
@@ -253,6 +261,7 @@ class FlowRunner:
         listeners: list[RunnerStateHandler],
         task_contexts: Mapping[Task, Mapping[str, Any]],
         start_tasks: list[Task],
+        cancel: threading.Event | None = None,
     ) -> State:
         """Run the tasks (see :mod:`lockgate.engine.scheduler`) and decide the flow state."""
         flow = self.flow
@@ -285,10 +294,14 @@ class FlowRunner:
                 keep=return_tasks | reference_tasks,
                 executor=executor,
                 run_one=run_one,
+                cancel=cancel,
             )
             # Values still on workers (Dask) come back before the executor shuts down.
             fetch_remote_results([final[t] for t in return_tasks if t in final])
-        new = self.determine_final_state([final[t] for t in reference_tasks])
+        if cancel is not None and cancel.is_set():
+            new: State = Cancelled("Flow run was cancelled.")
+        else:
+            new = self.determine_final_state([final[t] for t in reference_tasks])
         new.result = {t: final[t] for t in return_tasks}
         if isinstance(new, Running):
             return new  # still Running: no transition to report

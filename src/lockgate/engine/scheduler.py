@@ -31,12 +31,13 @@ from __future__ import annotations
 import copy
 import heapq
 import queue
+import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
-from lockgate.engine.executors.base import TaskTimeoutError
+from lockgate.engine.executors.base import RunCancelledError, TaskTimeoutError
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult
 from lockgate.engine.state import (
@@ -163,6 +164,7 @@ def run_tasks(
     keep: Iterable[Task],
     executor: Executor,
     run_one: RunOne,
+    cancel: threading.Event | None = None,
 ) -> dict[Task, State]:
     """Run the flow's tasks to the point where none can make progress.
 
@@ -177,6 +179,9 @@ def run_tasks(
         executor: where the tasks' code runs.
         run_one: ``run_one(task, state, upstream_states, is_start_task)`` returns the
             task's pipeline (see :meth:`TaskRunner.pipeline`).
+        cancel: when set (from any thread), the run stops: calls in flight end
+            Cancelled (stopped for real on executors with hard timeouts), and nothing
+            else starts. Checked between tasks and at least every 0.2 s.
 
     Returns:
         The final state of every task (released ones excluded).
@@ -199,7 +204,7 @@ def run_tasks(
     else:
         computed = [True] * n
 
-    loop = _Loop(executor)
+    loop = _Loop(executor, cancel)
     to_run = [False] * n
     for i, t in enumerate(tasks):
         given = task_states.get(t)
@@ -237,8 +242,9 @@ def run_tasks(
 class _Loop:
     """The loop's indexed state and its event handlers (see the module docstring)."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, cancel: threading.Event | None = None) -> None:
         self.executor = executor
+        self.cancel = cancel
         self.inline = executor.capacity <= 1
         self.plain_local = type(executor) is LocalExecutor
         self.capacity = max(1, executor.capacity)
@@ -326,10 +332,15 @@ class _Loop:
     def _run(self) -> None:
         ready = self.ready
         timed = self.timed
+        cancel = self.cancel
         while True:
+            if cancel is not None and cancel.is_set():
+                self.cancel_calls()
             if timed and self.in_flight:
                 self.take_due_retries()  # while other calls run
             while ready and len(self.in_flight) < self.capacity:
+                if cancel is not None and cancel.is_set():
+                    break  # the top of the loop ends the run
                 node = ready.pop()
                 self.start(node)
             if self.in_flight:
@@ -339,6 +350,8 @@ class _Loop:
                 clock.sleep((timed[0][0] - clock.now()).total_seconds())
                 self.take_due_retries()
                 continue
+            if ready:
+                continue  # cancelled between two tasks
             if self.finish_stuck_parents():
                 continue
             break
@@ -435,6 +448,17 @@ class _Loop:
             heapq.heappush(self.deadlines, (time.monotonic() + timeout, self.seq, key, timeout))
         future.add_done_callback(self.done.put)
 
+    def cancel_calls(self) -> None:
+        """The run was cancelled: start nothing more, and end the calls in flight."""
+        self.ready.clear()
+        self.timed.clear()
+        self.deadlines.clear()
+        in_flight, self.in_flight = self.in_flight, {}
+        self.executor.stop_all([future for future, _ in in_flight.values()])
+        for _, node in in_flight.values():
+            self.advance(node, (False, RunCancelledError("the flow run was cancelled.")))
+        self.ready.clear()
+
     def take_due_retries(self) -> None:
         """Move the nodes whose start time has come to the ready stack, earliest on top."""
         timed = self.timed
@@ -451,6 +475,8 @@ class _Loop:
             wakes.append(self.deadlines[0][0] - time.monotonic())
         if self.timed:  # wake for the next retry too (on a fake clock: checks, harmless)
             wakes.append((self.timed[0][0] - clock.now()).total_seconds())
+        if self.cancel is not None:
+            wakes.append(_CANCEL_POLL)
         wait = max(0.0, min(wakes)) if wakes else None
         try:
             batch = [self.done.get(timeout=wait)]
@@ -614,6 +640,8 @@ class _Loop:
             self.resume_parent(parent)
         return bool(stuck) and bool(self.ready or self.in_flight or self.timed)
 
+
+_CANCEL_POLL = 0.2  # s: how often a run that may be cancelled looks while calls run
 
 _COORDINATOR_ONLY: dict[str, Any] = {
     "state_handlers": [],

@@ -18,6 +18,7 @@ goes with it: a human ``message``, the ``result``, the inputs a task had
     │   │   ├── Mapped     (map_states)
     │   │   └── Skipped
     │   └── Failed
+    │       ├── Cancelled
     │       ├── TimedOut
     │       └── TriggerFailed
     └── Submitted, Queued  (meta states wrapping another state)
@@ -39,6 +40,7 @@ from lockgate.utilities import clock
 
 __all__ = [
     "Cached",
+    "Cancelled",
     "Failed",
     "Finished",
     "Mapped",
@@ -489,6 +491,17 @@ class Failed(Finished):
 
     __slots__ = ()
     color = "#e53935"
+
+
+class Cancelled(Failed):
+    """Someone cancelled the flow run while this task ran (or the run itself).
+
+    A task stopped this way is not retried. Tasks that had not started when the run
+    was cancelled keep their state (usually Pending); restarting the run reruns both.
+    """
+
+    __slots__ = ()
+    color = "#8d6e63"
 
 
 class TimedOut(Failed):

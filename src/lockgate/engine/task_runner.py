@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.core.task import Task
 from lockgate.engine import signals
-from lockgate.engine.executors.base import Executor, ExecutorError, TaskTimeoutError
+from lockgate.engine.executors.base import (
+    Executor,
+    ExecutorError,
+    RunCancelledError,
+    TaskTimeoutError,
+)
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, Result
 from lockgate.engine.retries import delay_for
@@ -38,6 +43,7 @@ from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipel
 from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Cached,
+    Cancelled,
     Failed,
     Finished,
     Mapped,
@@ -562,6 +568,8 @@ class TaskRunner:
                     new._result = result
         except signals.PrefectStateSignal as sig:
             return self._signal_state(state, sig, inputs)
+        except RunCancelledError as exc:
+            new = Cancelled(f"Task '{task.name}': {exc}", result=exc, cached_inputs=inputs)
         except TaskTimeoutError as exc:
             new = TimedOut(
                 f"Task '{task.name}' timed out after {task.timeout} s.",
@@ -599,9 +607,13 @@ class TaskRunner:
 
     # -- step 13 ---------------------------------------------------------------------------
     def check_for_retry(self, state: State, inputs: dict[str, Any]) -> State:
-        """Schedule a retry for a failure (not a trigger failure) with retries left."""
+        """Schedule a retry for a failure (not a trigger failure or a cancel) with retries left."""
         task = self.task
-        if task.max_retries and isinstance(state, Failed) and not isinstance(state, TriggerFailed):
+        if (
+            task.max_retries
+            and isinstance(state, Failed)
+            and not isinstance(state, (TriggerFailed, Cancelled))
+        ):
             run_count = ctx.current().get("task_run_count", 1)
             if run_count <= task.max_retries:
                 new = Retrying(

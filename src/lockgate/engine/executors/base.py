@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import copy_context
 from typing import Any
 
-__all__ = ["Executor", "ExecutorError", "TaskTimeoutError", "WorkerLostError"]
+__all__ = ["Executor", "ExecutorError", "RunCancelledError", "TaskTimeoutError", "WorkerLostError"]
 
 
 class TaskTimeoutError(TimeoutError):
@@ -25,6 +25,10 @@ class TaskTimeoutError(TimeoutError):
     A distinct class, so that a ``TimeoutError`` raised by the task's own code (a
     socket timeout, say) stays an ordinary failure rather than a ``TimedOut`` state.
     """
+
+
+class RunCancelledError(Exception):
+    """The outcome the loop gives a call still running when its flow run is cancelled."""
 
 
 class ExecutorError(Exception):
@@ -94,6 +98,14 @@ class Executor:
         Executors with :attr:`hard_timeouts` kill it (and replace the process it ran
         in); the others abandon it: it runs on, and its outcome is ignored.
         """
+
+    def stop_all(self, futures: Sequence[Any]) -> None:
+        """Stop every call in ``futures`` because the flow run was cancelled.
+
+        The default calls :meth:`stop` for each.
+        """
+        for future in futures:
+            self.stop(future)
 
     def timeout_handler(
         self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any

@@ -378,6 +378,28 @@ class DaskExecutor(Executor):
                 "Stopping Dask task %s took over %s s; moving on.", future.key, _STOP_TIMEOUT
             )
 
+    def stop_all(self, futures: Sequence[Any]) -> None:
+        """Cancel every call in ``futures`` in one request (the flow run was cancelled).
+
+        Queued calls never run; a call already executing runs to its end on its
+        worker (Dask cannot interrupt it without killing the worker), and its result
+        is dropped.
+        """
+        client = self._client
+        if client is None:
+            return
+        self._send()
+        dask_futures = [
+            f._future
+            for f in futures
+            if isinstance(f, DaskCall) and not isinstance(f._future, ConcurrentFuture)
+        ]
+        if dask_futures:
+            try:
+                client.cancel(dask_futures, reason="lockgate: the flow run was cancelled")  # type: ignore[no-untyped-call]
+            except Exception:
+                logger.warning("Could not cancel %d Dask calls", len(dask_futures), exc_info=True)
+
 
 class DaskCall:
     """A call submitted to a :class:`DaskExecutor`: the future the scheduling loop holds.
