@@ -5,24 +5,30 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSDEPS := $(VENV)/.sysdeps
 
-.PHONY: demo test lint typecheck bench bench-executors bench-smoke clean
+.PHONY: demo test lint typecheck bench bench-executors bench-store bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask,store,cli]'
 	touch $(STAMP)
 
-# OS packages the project uses: Graphviz's `dot` draws flows. Installed with apt when we
-# are root (CI, fresh machines); otherwise the graph tests say they were skipped and why.
+# OS packages the project uses: Graphviz's `dot` draws flows, and PostgreSQL's server binaries
+# (initdb, pg_ctl) let the run store tests start a real PostgreSQL on loopback. Whatever is
+# missing is installed with apt when we are root (CI, fresh machines); otherwise the tests that
+# need it say they were skipped and why.
 $(SYSDEPS): $(STAMP)
-	@if command -v dot >/dev/null; then :; \
+	@missing=""; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "Installing Graphviz (dot) with apt-get..."; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
-			|| echo "warning: could not install Graphviz; graph drawing tests will be skipped"; \
-	else echo "note: install Graphviz ('dot') to draw flows; graph drawing tests will be skipped"; fi
-	@if command -v dot >/dev/null; then touch $(SYSDEPS); fi
+		echo "Installing$$missing with apt-get..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+			|| echo "warning: could not install$$missing; the tests needing it will be skipped"; \
+	else echo "note: install$$missing (apt-get install$$missing); the tests needing it will be skipped"; fi
+	@if command -v dot >/dev/null && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		touch $(SYSDEPS); fi
 
 ## Run the example flow: extract with retries, mapped transform, approval pause, resume.
 demo: $(SYSDEPS)
@@ -51,11 +57,18 @@ bench: $(STAMP)
 bench-executors: $(STAMP)
 	$(BIN)/python bench/bench_executors.py
 
+## Run store benchmark: W2 at N = 10,000 with the SQLite store on vs off (target ratio <= 1.5),
+## and `lockgate runs` / `show` reads on a store of 1,000 runs x 1,000 tasks (target < 0.5 s).
+bench-store: $(STAMP)
+	$(BIN)/python bench/bench_store.py
+
 ## A quick smoke run of the benchmarks: the core one at N = 1,000 and 10,000 (checks the ratio
-## targets), then the executor one with fewer tasks and N = 1,000 (about a minute).
+## targets), the executor one with fewer tasks and N = 1,000, then the store one at N = 1,000
+## on a small store (about a minute).
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/bench_core.py --sizes 1000,10000 --repeat 1
 	$(BIN)/python bench/bench_executors.py --quick
+	$(BIN)/python bench/bench_store.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

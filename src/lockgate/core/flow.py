@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -475,7 +476,9 @@ class Flow:
         self.sorted_tasks()
 
     # -- running -----------------------------------------------------------------------
-    def run(self, parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> State:
+    def run(
+        self, parameters: Mapping[str, Any] | None = None, *, store: Any = None, **kwargs: Any
+    ) -> State:
         """Run the flow now and return its final state.
 
         The state's ``result`` maps every task to its state. The call returns once no
@@ -484,11 +487,17 @@ class Flow:
 
         Args:
             parameters: values for the flow's parameters.
+            store: record the run in a run store (see :mod:`lockgate.store`): True for
+                the default store, a SQLAlchemy URL, a ``RunStore``, or a
+                ``StoreRecorder`` (to know the run id, set the source, or continue a
+                stored run). None records when ``$LOCKGATE_STORE`` is ``1``; False never.
+                With a store, every successful task's result is persisted.
             **kwargs: passed to :meth:`lockgate.engine.flow_runner.FlowRunner.run`
                 (``executor``, ``task_states``, ``start_tasks``, ``context``, ...).
 
         Raises:
             ValueError: when a parameter is unknown or a required one is missing.
+            lockgate.store.StoreError: when the store cannot be opened.
         """
         from lockgate.engine.flow_runner import FlowRunner
 
@@ -507,6 +516,12 @@ class Flow:
                 f"{', '.join(map(repr, missing))}; pass flow.run(parameters={{...}})."
             )
         kwargs.setdefault("return_tasks", self._tasks)
+        if store is None:
+            store = os.environ.get("LOCKGATE_STORE", "").strip().lower() in ("1", "true", "yes")
+        if store is not False:
+            from lockgate.store.recorder import run_with_store
+
+            return run_with_store(self, store, given, kwargs)
         return FlowRunner(self).run(parameters=given, **kwargs)
 
     def visualize(self, flow_state: State | None = None, filename: str | None = None) -> Any:

@@ -1,0 +1,46 @@
+"""The ``history`` column: every state transition of a run or task run, as text.
+
+Each transition is one entry ``timestamp US old_state US new_state US message RS``
+(US = ``\\x1f``, RS = ``\\x1e``); the writer appends each batch's entries to the row
+with ``history = history || new``. Keeping transitions in the row they belong to makes
+recording one row write per task run instead of one per transition.
+"""
+
+from __future__ import annotations
+
+__all__ = ["clean", "entry", "parse"]
+
+_US = "\x1f"
+_RS = "\x1e"
+
+
+def clean(message: str) -> str:
+    """``message`` with the separator characters replaced by spaces."""
+    return message.replace(_US, " ").replace(_RS, " ")
+
+
+def entry(ts: float, old: str | None, new: str, message: str | None) -> str:
+    """One history entry (separators inside the message are replaced by spaces)."""
+    if message and (_US in message or _RS in message):
+        message = clean(message)
+    return f"{ts!r}{_US}{old or ''}{_US}{new}{_US}{message or ''}{_RS}"
+
+
+def parse(text: str | None) -> list[tuple[float, str | None, str, str | None]]:
+    """The entries of a history column: ``(timestamp, old, new, message)`` in order."""
+    out: list[tuple[float, str | None, str, str | None]] = []
+    if not text:
+        return out
+    for item in text.split(_RS):
+        if not item:
+            continue
+        parts = item.split(_US, 3)
+        if len(parts) != 4:
+            continue
+        ts, old, new, message = parts
+        try:
+            when = float(ts)
+        except ValueError:
+            continue
+        out.append((when, old or None, new, message or None))
+    return out

@@ -1,0 +1,733 @@
+"""RunStore: open (create, migrate) the store and read what was recorded."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, Row
+
+from lockgate.store import _process, history, schema
+from lockgate.store.errors import SchemaTooNewError, StoreError, UnknownRunError
+from lockgate.store.paths import default_home, default_url
+from lockgate.store.records import (
+    CRASHED,
+    FlowRecord,
+    FlowRunRecord,
+    LogRecord,
+    TaskRunRecord,
+    TransitionRecord,
+)
+
+if TYPE_CHECKING:
+    from lockgate.core.flow import Flow
+    from lockgate.core.task import Task
+    from lockgate.engine.state import State
+    from lockgate.store.recorder import StoreRecorder
+
+__all__ = ["RunStore", "resolve_store"]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another process's write to finish."""
+
+MIN_PREFIX = 4
+"""The shortest run id prefix reads accept."""
+
+_OUR_TABLES = frozenset(t.name for t in schema.metadata.sorted_tables)
+_TASK_COLUMNS = [
+    c
+    for c in schema.task_runs.c
+    if c.name not in ("result_blob", "cached_inputs_blob", "seq", "scheduled_time", "history")
+]
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with any password hidden, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class RunStore:
+    """A run store: a SQLAlchemy database of recorded runs plus a results directory.
+
+    Open one with :meth:`open`; use it as a context manager or call :meth:`close`.
+    Every read is a few indexed queries. Reads never write: a run whose process died
+    while it was Running *reads* as ``"Crashed"`` (see :meth:`mark_crashed` to persist it).
+
+    Attributes:
+        url: the SQLAlchemy URL of the database.
+        home: the lockgate home directory (results live under it).
+        results_dir: ``home / "results"``; a run's files go in ``results_dir / run_id``.
+        engine: the SQLAlchemy engine (for advanced use and tests).
+    """
+
+    def __init__(self, engine: Engine, url: str, home: Path) -> None:
+        self.engine = engine
+        self.url = url
+        self.home = home
+        self.results_dir = home / "results"
+        self._closed = False
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None = None, *, home: Path | None = None) -> RunStore:
+        """Open the store, creating it or migrating it to this lockgate's schema first.
+
+        SQLite stores use WAL journaling, a busy timeout (so concurrent runs wait for
+        each other instead of failing) and enforced foreign keys. A store whose schema
+        is newer than this lockgate is refused without being changed.
+
+        Args:
+            url: a SQLAlchemy URL (default :func:`~lockgate.store.default_url`:
+                ``$LOCKGATE_STORE_URL``, else ``sqlite:///<home>/store.db``).
+            home: the lockgate home (default ``$LOCKGATE_HOME`` or ``~/.lockgate``).
+
+        Returns:
+            The open store.
+
+        Raises:
+            SchemaTooNewError: the store was written by a newer lockgate.
+            StoreError: the URL is malformed, the database cannot be reached, or it
+                holds tables that are not a lockgate store.
+        """
+        home = Path(home).expanduser() if home is not None else default_home()
+        url = url or default_url(home)
+        engine = _create_engine(url)
+        try:
+            _prepare(engine, url)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, url, home)
+
+    def close(self) -> None:
+        """Release the database connections (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self.engine.dispose()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RunStore {_safe_url(self.url)}>"
+
+    # -- recording ---------------------------------------------------------------------
+    def recorder(
+        self,
+        *,
+        source: str | None = None,
+        executor: str | None = None,
+        flow_run_id: str | None = None,
+    ) -> StoreRecorder:
+        """A :class:`~lockgate.store.StoreRecorder` that records one run in this store.
+
+        Pass it to ``flow.run(store=recorder)``; its ``flow_run_id`` is known at once.
+
+        Args:
+            source: where the flow was loaded from (e.g. ``"etl.py:flow"``).
+            executor: a description of the executor (e.g. ``"threads:8"``).
+            flow_run_id: continue this stored run (resume, restart) instead of
+                starting a new record; a unique prefix is accepted.
+
+        Raises:
+            UnknownRunError: ``flow_run_id`` is not in the store.
+        """
+        from lockgate.store.recorder import StoreRecorder
+
+        if flow_run_id is not None:
+            flow_run_id = self.get_run(flow_run_id).id
+        return StoreRecorder(self, source=source, executor=executor, flow_run_id=flow_run_id)
+
+    # -- reads -------------------------------------------------------------------------
+    def list_runs(
+        self,
+        flow: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRunRecord]:
+        """The latest runs, newest first.
+
+        Args:
+            flow: only runs of the flow with this name.
+            state: only runs in this state (``"Success"``, ``"Failed"``, ``"Running"``,
+                ``"Crashed"``...; compared case-insensitively).
+            limit: at most this many runs.
+            offset: skip this many (for paging).
+
+        Returns:
+            The runs, each with its ``task_counts``.
+        """
+        fr = schema.flow_runs
+        query = sa.select(fr)
+        if flow is not None:
+            query = query.where(fr.c.flow_name == flow)
+        wanted = state.lower() if state is not None else None
+        live_check = wanted in ("running", CRASHED.lower())
+        if wanted is not None:
+            if live_check:
+                query = query.where(fr.c.state.in_(("Running", CRASHED)))
+            else:
+                query = query.where(sa.func.lower(fr.c.state) == wanted)
+        query = query.order_by(fr.c.created.desc(), fr.c.id.desc())
+        if not live_check:
+            query = query.limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            if live_check:
+                rows = [r for r in rows if run_state(r).lower() == wanted]
+                rows = rows[offset : offset + limit]
+            counts = _task_counts(conn, [r.id for r in rows])
+        return [_run_record(r, counts.get(r.id, {})) for r in rows]
+
+    def get_run(self, run_id: str) -> FlowRunRecord:
+        """One run, by id or by a unique prefix of at least 4 characters.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        with self.engine.connect() as conn:
+            row = self._find_run(conn, run_id)
+            counts = _task_counts(conn, [row.id])
+        return _run_record(row, counts.get(row.id, {}))
+
+    def task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        """Every task run of a run (tasks and mapped children), in the order they started.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        tr = schema.task_runs
+        with self.engine.connect() as conn:
+            full = self._find_run(conn, run_id).id
+            rows = conn.execute(
+                sa.select(*_TASK_COLUMNS)
+                .where(tr.c.flow_run_id == full)
+                .order_by(tr.c.seq, tr.c.map_index)
+            ).all()
+        return [_task_record(r) for r in rows]
+
+    def transitions(self, run_id: str, task_slug: str | None = None) -> list[TransitionRecord]:
+        """State changes of a run in the order they happened.
+
+        Args:
+            run_id: the run id or a unique prefix.
+            task_slug: only this task's (and its mapped children's) changes; None for
+                every change, the flow run's own included.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        tr = schema.task_runs
+        out: list[TransitionRecord] = []
+        with self.engine.connect() as conn:
+            run = self._find_run(conn, run_id)
+            query = sa.select(tr.c.task_slug, tr.c.map_index, tr.c.history).where(
+                tr.c.flow_run_id == run.id
+            )
+            if task_slug is not None:
+                query = query.where(tr.c.task_slug == task_slug)
+            rows = conn.execute(query.order_by(tr.c.seq, tr.c.map_index)).all()
+        sources: list[tuple[str | None, int, str]] = [(r[0], r[1], r[2]) for r in rows]
+        if task_slug is None:
+            sources.insert(0, (None, -1, run.history))
+        for slug, index, text in sources:
+            for ts, old, new, message in history.parse(text):
+                out.append(
+                    TransitionRecord(
+                        flow_run_id=run.id,
+                        task_slug=slug,
+                        map_index=index,
+                        old_state=old,
+                        new_state=new,
+                        message=message,
+                        timestamp=datetime.fromtimestamp(ts, tz=timezone.utc),
+                    )
+                )
+        out.sort(key=lambda t: t.timestamp)  # stable: equal times keep their order
+        return out
+
+    def logs(self, run_id: str, task_slug: str | None = None) -> list[LogRecord]:
+        """Log lines of a run in the order they were logged.
+
+        Args:
+            run_id: the run id or a unique prefix.
+            task_slug: only lines logged by this task (and its mapped children).
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        lg = schema.logs
+        with self.engine.connect() as conn:
+            full = self._find_run(conn, run_id).id
+            query = sa.select(lg).where(lg.c.flow_run_id == full)
+            if task_slug is not None:
+                query = query.where(lg.c.task_slug == task_slug)
+            rows = conn.execute(query.order_by(lg.c.id)).all()
+        return [
+            LogRecord(
+                flow_run_id=r.flow_run_id,
+                task_slug=r.task_slug,
+                map_index=r.map_index,
+                level=r.level,
+                logger=r.logger,
+                message=r.message,
+                timestamp=_utc(r.timestamp) or datetime.fromtimestamp(0, tz=timezone.utc),
+            )
+            for r in rows
+        ]
+
+    def list_flows(self) -> list[FlowRecord]:
+        """Every flow (name, graph hash, source) with its run count and latest run."""
+        f, fr = schema.flows, schema.flow_runs
+        with self.engine.connect() as conn:
+            flows = conn.execute(sa.select(f).order_by(f.c.name, f.c.created)).all()
+            stats = {
+                r.flow_id: (r.n, r.last)
+                for r in conn.execute(
+                    sa.select(
+                        fr.c.flow_id,
+                        sa.func.count().label("n"),
+                        sa.func.max(fr.c.created).label("last"),
+                    ).group_by(fr.c.flow_id)
+                )
+            }
+            last_runs: dict[int, Row[Any]] = {}
+            for flow_id, (_, last) in stats.items():
+                row = conn.execute(
+                    sa.select(fr)
+                    .where(fr.c.flow_id == flow_id, fr.c.created == last)
+                    .order_by(fr.c.id.desc())
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    last_runs[flow_id] = row
+        out = []
+        for row in flows:
+            count = stats.get(row.id, (0, None))[0]
+            last_run = last_runs.get(row.id)
+            out.append(
+                FlowRecord(
+                    name=row.name,
+                    graph_hash=row.graph_hash,
+                    source=row.source or None,
+                    run_count=int(count),
+                    last_run_id=last_run.id if last_run is not None else None,
+                    last_state=run_state(last_run) if last_run is not None else None,
+                    last_start=_utc(last_run.start_time) if last_run is not None else None,
+                )
+            )
+        return out
+
+    def task_states(self, run_id: str, flow: Flow) -> dict[Task, State]:
+        """Rebuild each task's last stored state, to resume or restart the run.
+
+        Tasks of ``flow`` are matched to stored task runs by slug. Successful tasks get
+        their result read back through the stored location and handler; a Mapped task
+        gets one state per child in ``map_states``; Paused, Failed and Retrying tasks get
+        their stored inputs back in ``cached_inputs``. A task that never reached a
+        finished state (Pending, Running, ...) comes back as ``Pending`` (with its
+        stored inputs), and so does a successful one whose result cannot be read back
+        (not stored, or its file is gone): both run again. Tasks with no stored run are
+        left out.
+
+        Args:
+            run_id: the run id or a unique prefix.
+            flow: the flow the run ran (the same graph).
+
+        Returns:
+            ``{task: state}`` for every task of ``flow`` with a stored run.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        from lockgate.store import states
+
+        tr = schema.task_runs
+        with self.engine.connect() as conn:
+            full = self._find_run(conn, run_id).id
+            rows = conn.execute(
+                sa.select(tr).where(tr.c.flow_run_id == full).order_by(tr.c.map_index)
+            ).all()
+        by_slug: dict[str, list[Row[Any]]] = {}
+        for r in rows:
+            by_slug.setdefault(r.task_slug, []).append(r)
+        out: dict[Task, State] = {}
+        for task, slug in flow.slugs().items():
+            task_rows = by_slug.get(slug)
+            if not task_rows:
+                continue
+            parent = next((r for r in task_rows if r.map_index == -1), None)
+            children = [r for r in task_rows if r.map_index >= 0]
+            out[task] = states.rebuild(parent, children)
+        return out
+
+    # -- crash handling ------------------------------------------------------------------
+    def mark_crashed(self, run_id: str) -> bool:
+        """Persist ``"Crashed"`` for a run whose recording process died while Running.
+
+        Reads already show such a run as Crashed; this writes it down (with a flow
+        transition) so that other hosts see it too. A live or finished run is left
+        alone.
+
+        Args:
+            run_id: the run id or a unique prefix.
+
+        Returns:
+            True when the run was marked.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        fr = schema.flow_runs
+        with self.engine.connect() as conn:
+            row = self._find_run(conn, run_id)
+            if run_state(row) != CRASHED or row.state == CRASHED:
+                return False
+            now = time.time()
+            message = f"The process recording this run (pid {row.pid} on {row.host}) died."
+            with _write(conn):
+                conn.execute(
+                    fr.update()
+                    .where(fr.c.id == row.id, fr.c.state == row.state)
+                    .values(
+                        state=CRASHED,
+                        message=message,
+                        active=False,
+                        end_time=now,
+                        history=fr.c.history + history.entry(now, row.state, CRASHED, message),
+                    )
+                )
+        return True
+
+    # -- helpers -----------------------------------------------------------------------
+    def _find_run(self, conn: Connection, run_id: str) -> Row[Any]:
+        fr = schema.flow_runs
+        key = run_id.strip().lower()
+        where = f"in the store at {_safe_url(self.url)}"
+        if len(key) < MIN_PREFIX:
+            raise UnknownRunError(
+                f"Run id '{run_id}' is too short: give at least {MIN_PREFIX} characters "
+                "of the id; `lockgate runs` lists them."
+            )
+        row = conn.execute(sa.select(fr).where(fr.c.id == key)).first()
+        if row is not None:
+            return row
+        rows = conn.execute(
+            sa.select(fr).where(fr.c.id >= key, fr.c.id < key + "\uffff").limit(3)
+        ).all()
+        if not rows:
+            raise UnknownRunError(f"No run '{run_id}' {where}; `lockgate runs` lists them.")
+        if len(rows) > 1:
+            ids = ", ".join(r.id[:12] for r in rows[:2])
+            raise UnknownRunError(
+                f"Run id '{run_id}' matches several runs ({ids}, ...); give more characters."
+            )
+        return rows[0]
+
+
+def resolve_store(store: Any) -> tuple[RunStore, StoreRecorder | None, bool]:
+    """Turn ``flow.run(store=...)``'s value into a store (and maybe a recorder).
+
+    Args:
+        store: True (the default store), a URL string, a :class:`RunStore` or a
+            :class:`~lockgate.store.StoreRecorder`.
+
+    Returns:
+        ``(store, recorder or None, whether the caller opened the store and must close it)``.
+
+    Raises:
+        TypeError: for any other value.
+        StoreError: the store cannot be opened.
+    """
+    from lockgate.store.recorder import StoreRecorder
+
+    if isinstance(store, StoreRecorder):
+        return store.store, store, False
+    if isinstance(store, RunStore):
+        return store, None, False
+    if store is True:
+        return RunStore.open(), None, True
+    if isinstance(store, (str, Path)):
+        text = str(store)
+        if "://" not in text:
+            raise TypeError(
+                f"store={text!r} is not a SQLAlchemy URL; pass e.g. 'sqlite:///path/store.db', "
+                "True for the default store, or a RunStore."
+            )
+        return RunStore.open(text), None, True
+    raise TypeError(
+        f"store= takes True, a URL string, a RunStore or a StoreRecorder, not {store!r}."
+    )
+
+
+# -- engine set-up -------------------------------------------------------------------------
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = sa.make_url(url)
+    except Exception as exc:
+        raise StoreError(
+            f"Store URL {url!r} is not a SQLAlchemy URL ({_first_line(exc)}); use e.g. "
+            "sqlite:////path/store.db or postgresql+psycopg://user@host/db."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"Store URL {_safe_url(url)!r} uses {backend!r}; the run store supports SQLite "
+            "(sqlite:////path/store.db) and PostgreSQL (postgresql+psycopg://user@host/db)."
+        )
+    kwargs: dict[str, Any] = {}
+    is_sqlite = backend == "sqlite"
+    if is_sqlite:
+        database = parsed.database
+        if database in (None, "", ":memory:"):
+            kwargs["poolclass"] = sa.pool.StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except Exception as exc:
+        raise StoreError(
+            f"Cannot use the store URL {_safe_url(url)!r}: {_first_line(exc)}; install the "
+            "database driver it names (PostgreSQL: pip install 'psycopg[binary]')."
+        ) from None
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin): the sqlite3 module's own implicit
+    # transactions would not cover DDL and could not take the write lock up front.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the lock when they begin (BEGIN IMMEDIATE) so two processes queue on
+    # the busy timeout instead of failing when a read transaction tries to upgrade.
+    if conn.get_execution_options().get("lockgate_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+class _write:
+    """``with _write(conn):`` a write transaction (SQLite: BEGIN IMMEDIATE)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        self.conn.execution_options(lockgate_write=True)
+        self.trans = self.conn.begin()
+        return self.conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.trans.commit()
+            else:
+                self.trans.rollback()
+        finally:
+            self.conn.execution_options(lockgate_write=False)
+
+
+def write_transaction(conn: Connection) -> _write:
+    """A write transaction on ``conn``: ``with write_transaction(conn): ...``.
+
+    On SQLite it begins with ``BEGIN IMMEDIATE`` (takes the write lock, waiting up to
+    the busy timeout for another writer); elsewhere it is a plain transaction.
+    """
+    return _write(conn)
+
+
+def _prepare(engine: Engine, url: str) -> None:
+    """Check the schema version, migrate to head, and switch SQLite to WAL."""
+    is_sqlite = engine.dialect.name == "sqlite"
+    try:
+        conn = engine.connect()
+    except Exception as exc:
+        raise StoreError(
+            f"Cannot connect to the run store at {_safe_url(url)}: {_first_line(exc)}; "
+            "check the server is running and the URL (LOCKGATE_STORE_URL) is right."
+        ) from None
+    try:
+        with _write(conn):
+            if not is_sqlite and engine.dialect.name == "postgresql":
+                # One migrator at a time; the lock ends with the transaction.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7419530267)")
+            current = _current_revision(conn, url)
+            if current is None or current != schema.HEAD_REVISION:
+                _upgrade(conn)
+        if is_sqlite and engine.url.database not in (None, "", ":memory:"):
+            # Outside any transaction (SQLite refuses to switch inside one).
+            raw: Any = conn.connection.dbapi_connection
+            mode = raw.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raw.execute("PRAGMA journal_mode = WAL")
+    except StoreError:
+        raise
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(
+            f"Cannot open the run store at {_safe_url(url)}: {_first_line(exc)}; "
+            "check the database is reachable and writable."
+        ) from None
+    finally:
+        conn.close()
+
+
+def _current_revision(conn: Connection, url: str) -> str | None:
+    names = set(sa.inspect(conn).get_table_names())
+    if "alembic_version" not in names:
+        ours = sorted(names & _OUR_TABLES)
+        if ours:
+            raise StoreError(
+                f"The database at {_safe_url(url)} has tables named {', '.join(ours)} but "
+                "no lockgate schema version, so it is not a lockgate store; point "
+                "LOCKGATE_STORE_URL at an empty database or a lockgate store."
+            )
+        return None
+    rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    versions = [r[0] for r in rows]
+    if not versions:
+        return None
+    unknown = [v for v in versions if v not in schema.KNOWN_REVISIONS]
+    if unknown:
+        raise SchemaTooNewError(
+            f"The run store at {_safe_url(url)} has schema version {unknown[0]}, newer than "
+            f"this lockgate's ({schema.HEAD_REVISION}); upgrade lockgate "
+            "(pip install -U lockgate) to use it. Nothing was changed."
+        )
+    return str(max(versions))
+
+
+def migrations_dir() -> Path:
+    """The directory of the Alembic environment shipped in the package."""
+    return Path(__file__).with_name("migrations")
+
+
+def _upgrade(conn: Connection) -> None:
+    """Run the shipped Alembic migrations up to head on ``conn`` (inside its transaction)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+# -- reading helpers ---------------------------------------------------------------------
+def run_state(row: Any) -> str:
+    """A flow run row's state as readers see it (``Crashed`` for a dead recorder)."""
+    state: str = row.state
+    if (
+        state == "Running"
+        and row.active
+        and row.pid is not None
+        and not _process.is_alive(row.pid, row.host, row.proc_start)
+    ):
+        return CRASHED
+    return state
+
+
+def _task_counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    if not run_ids:
+        return {}
+    tr = schema.task_runs
+    out: dict[str, dict[str, int]] = {}
+    for start in range(0, len(run_ids), 500):
+        chunk = list(run_ids[start : start + 500])
+        query = (
+            sa.select(tr.c.flow_run_id, tr.c.state, sa.func.count())
+            .where(tr.c.flow_run_id.in_(chunk), tr.c.state != "Mapped")
+            .group_by(tr.c.flow_run_id, tr.c.state)
+        )
+        for run_id, state, n in conn.execute(query):
+            out.setdefault(run_id, {})[state] = int(n)
+    return out
+
+
+def _run_record(row: Row[Any], counts: dict[str, int]) -> FlowRunRecord:
+    try:
+        parameters = json.loads(row.parameters) if row.parameters else {}
+    except ValueError:
+        parameters = {}
+    state = run_state(row)
+    return FlowRunRecord(
+        id=row.id,
+        flow_name=row.flow_name,
+        graph_hash=row.graph_hash,
+        source=row.source,
+        parameters=parameters,
+        executor=row.executor,
+        state=state,
+        message=row.message,
+        start_time=_utc(row.start_time),
+        end_time=_utc(row.end_time),
+        pid=row.pid,
+        host=row.host,
+        task_counts=dict(sorted(counts.items())),
+        active=bool(row.active) and state != CRASHED,
+    )
+
+
+def _task_record(row: Row[Any]) -> TaskRunRecord:
+    return TaskRunRecord(
+        flow_run_id=row.flow_run_id,
+        task_slug=row.task_slug,
+        task_name=row.task_name,
+        map_index=row.map_index,
+        state=row.state,
+        message=row.message,
+        run_count=row.run_count,
+        start_time=_utc(row.start_time),
+        end_time=_utc(row.end_time),
+        result_location=row.result_location,
+        result_handler=row.result_handler,
+        cached_inputs_location=row.cached_inputs_location,
+        traceback=row.traceback,
+    )
