@@ -10,11 +10,12 @@ What the drawing shows:
 
 * one box per task, labelled with the task's name;
 * a mapped task (one with a mapped incoming edge) as one box with a double border;
-  with a run state its label counts the children, e.g. ``parse (3 ✓ / 1 ✗ / 2 skipped)``;
+  with a run state its label counts the children, e.g. ``parse (3 ✓ / 1 ✗ / 2 skipped)``
+  (also ``paused`` and ``unfinished`` children when there are some);
 * edges labelled with the input they feed; dashed for state-only dependencies,
   bold for mapped inputs;
-* with ``flow_state``: each box filled with its state's ``color`` and a legend of
-  the states shown.
+* with ``flow_state`` (or ``task_states``, e.g. rebuilt from the run store): each box
+  filled with its state's ``color`` and a legend of the states shown.
 """
 
 from __future__ import annotations
@@ -190,16 +191,19 @@ def _is_mapped(flow: Flow, task: Task) -> bool:
 
 
 def _child_counts(state: State) -> str:
-    from lockgate.engine.state import Failed, Mapped, Skipped, Success
+    from lockgate.engine.state import Failed, Mapped, Paused, Skipped, Success
 
     assert isinstance(state, Mapped)
     skipped = sum(1 for s in state.map_states if isinstance(s, Skipped))
     ok = sum(1 for s in state.map_states if isinstance(s, Success)) - skipped
     failed = sum(1 for s in state.map_states if isinstance(s, Failed))
-    other = len(state.map_states) - ok - skipped - failed
+    paused = sum(1 for s in state.map_states if isinstance(s, Paused))
+    other = len(state.map_states) - ok - skipped - failed - paused
     text = f"{ok} ✓ / {failed} ✗"
     if skipped:
         text += f" / {skipped} skipped"
+    if paused:
+        text += f" / {paused} paused"
     if other:
         text += f" / {other} unfinished"
     return text
@@ -220,7 +224,12 @@ def _task_states(flow_state: State | None) -> dict[Task, State] | None:
 
 
 def draw_flow(
-    flow: Flow, flow_state: State | None = None, filename: str | os.PathLike[str] | None = None
+    flow: Flow,
+    flow_state: State | None = None,
+    filename: str | os.PathLike[str] | None = None,
+    *,
+    task_states: Mapping[Task, State] | None = None,
+    title: str | None = None,
 ) -> Graph:
     """Build a Graphviz drawing of ``flow``, coloured by a run's states when given.
 
@@ -230,6 +239,11 @@ def draw_flow(
             states. Tasks without a state in it are drawn unfilled.
         filename: also write the drawing there (format from the extension, see
             :meth:`Graph.render`).
+        task_states: a state per task, used instead of ``flow_state.result`` (for
+            example states rebuilt from the run store; a mapped task's ``Mapped``
+            state carries its children in ``map_states``).
+        title: the drawing's title (default: the flow's name, with the flow state's
+            class when ``flow_state`` is given).
 
     Returns:
         The :class:`Graph`; its ``source`` is the DOT text.
@@ -243,11 +257,14 @@ def draw_flow(
     from lockgate.engine.state import Failed, Mapped
 
     states = _task_states(flow_state)
+    if task_states is not None:
+        states = dict(task_states)
     tasks = flow.sorted_tasks()
     position = {t: i for i, t in enumerate(tasks)}
     ids = {t: f"t{i}" for t, i in position.items()}
 
-    title = flow.name if flow_state is None else f"{flow.name} ({type(flow_state).__name__})"
+    if title is None:
+        title = flow.name if flow_state is None else f"{flow.name} ({type(flow_state).__name__})"
     lines = [
         f"digraph {_quote(flow.name)} {{",
         f"  graph {_attrs(label=title, labelloc='t', fontname='Helvetica', rankdir='TB')};",

@@ -1,0 +1,523 @@
+"""Tables and text the ``lockgate`` commands print (built with rich, imported here).
+
+Each function turns records of :mod:`lockgate.store` (or a finished run) into a rich
+renderable; the commands in :mod:`lockgate.cli.app` print them. State names are
+coloured with the ``color`` of the state class of that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from lockgate.cli.progress import RunProgress
+    from lockgate.core.flow import Flow
+    from lockgate.engine.state import State
+    from lockgate.store import FlowRecord, FlowRunRecord, LogRecord, TaskRunRecord
+
+__all__ = [
+    "CRASHED_COLOR",
+    "child_summary",
+    "duration",
+    "failures",
+    "flows_table",
+    "grid",
+    "log_lines",
+    "run_header",
+    "runs_table",
+    "short_id",
+    "state_color",
+    "state_text",
+    "summary_table",
+    "task_counts",
+    "tasks_table",
+    "timestamp",
+    "trim_engine_frames",
+    "waiting_table",
+]
+
+CRASHED_COLOR = "#b71c1c"
+"""The colour of a run recorded as Crashed (its process died mid-run)."""
+
+
+def grid(
+    headers: Sequence[str], rows: Iterable[Sequence[str | Text]], right: Sequence[int] = ()
+) -> Text:
+    """Lay rows out in aligned columns, as one rich Text (fast for thousands of rows).
+
+    Columns are as wide as their widest cell, two spaces apart; the last column is
+    left as long as it is (the commands crop lines to a terminal's width, and keep
+    them whole when the output goes to a file or a pipe). A ``rich.table.Table``
+    measures every cell several times: ten times slower for a 1,000-task run.
+
+    Args:
+        headers: the column titles (printed bold).
+        rows: the cells; a Text keeps its style.
+        right: indices of the columns to right-justify.
+
+    Returns:
+        The table as text: a header line, then one line per row.
+    """
+    from rich.cells import cell_len
+
+    body = [list(r) for r in rows]
+    n = len(headers)
+    widths = [cell_len(h) for h in headers]
+    for row in body:
+        for i in range(min(n - 1, len(row))):
+            cell = row[i]
+            w = cell_len(cell.plain if isinstance(cell, Text) else cell)
+            if w > widths[i]:
+                widths[i] = w
+    out = Text(no_wrap=True, overflow="ellipsis")
+
+    def add(cell: str | Text, i: int, bold: bool = False) -> None:
+        plain = cell.plain if isinstance(cell, Text) else cell
+        pad = " " * (widths[i] - cell_len(plain)) if i < n - 1 else ""
+        if i in right:
+            out.append(pad)
+        if isinstance(cell, Text):
+            out.append_text(cell)
+        else:
+            out.append(cell, style="bold" if bold else None)
+        if i not in right:
+            out.append(pad)
+        if i < n - 1:
+            out.append("  ")
+
+    for i, h in enumerate(headers):
+        add(h, i, bold=True)
+    for row in body:
+        out.append("\n")
+        for i in range(n):
+            add(row[i] if i < len(row) else "", i)
+    return out
+
+
+def short_id(run_id: str) -> str:
+    """The first 8 characters of a run id, which the commands accept as a prefix.
+
+    Args:
+        run_id: the full id.
+
+    Returns:
+        The short form.
+    """
+    return run_id[:8]
+
+
+def state_color(name: str) -> str:
+    """The colour for a state name: the ``color`` of the state class of that name.
+
+    Args:
+        name: e.g. ``"Success"``, ``"TriggerFailed"`` or ``"Crashed"``.
+
+    Returns:
+        A ``#rrggbb`` colour (grey for names that are not state classes).
+    """
+    from lockgate.engine import state as states
+
+    if name == "Crashed":
+        return CRASHED_COLOR
+    cls = getattr(states, name, None)
+    if isinstance(cls, type) and issubclass(cls, states.State):
+        return str(cls.color)
+    return "#9e9e9e"
+
+
+def state_text(name: str) -> Text:
+    """A state name coloured by its state class.
+
+    Args:
+        name: the state's name.
+
+    Returns:
+        Rich text.
+    """
+    return Text(name, style=f"bold {state_color(name)}")
+
+
+def timestamp(value: datetime | None) -> str:
+    """A recorded time in local time, to the second (``-`` for none).
+
+    Args:
+        value: a timezone-aware time, or None.
+
+    Returns:
+        ``YYYY-MM-DD HH:MM:SS``.
+    """
+    if value is None:
+        return "-"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(start: datetime | float | None, end: datetime | float | None) -> str:
+    """A short duration between two times or a number of seconds (``-`` when unknown).
+
+    Args:
+        start: the start (a time), or a number of seconds when ``end`` is None.
+        end: the end, or None.
+
+    Returns:
+        e.g. ``"0.12s"``, ``"3m 04s"``, ``"2h 05m"``.
+    """
+    if isinstance(start, (int, float)) and end is None:
+        seconds = float(start)
+    elif isinstance(start, datetime) and isinstance(end, datetime):
+        seconds = (end - start).total_seconds()
+    else:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def task_counts(counts: dict[str, int]) -> Text:
+    """A run's task counts by state, coloured, largest first.
+
+    Args:
+        counts: count per state name.
+
+    Returns:
+        e.g. ``12 Success · 1 Failed``.
+    """
+    text = Text()
+    for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if not n:
+            continue
+        if text:
+            text.append(" · ")
+        text.append(f"{n} {name}", style=state_color(name))
+    return text
+
+
+def runs_table(runs: Sequence[FlowRunRecord]) -> Text:
+    """The ``lockgate runs`` table.
+
+    Args:
+        runs: the runs, newest first.
+
+    Returns:
+        Columns: run id, flow, state, start, duration, task counts.
+    """
+    return grid(
+        ("RUN", "FLOW", "STATE", "STARTED", "DURATION", "TASKS"),
+        (
+            (
+                short_id(run.id),
+                run.flow_name,
+                state_text(run.state),
+                timestamp(run.start_time),
+                duration(run.start_time, run.end_time),
+                task_counts(dict(run.task_counts)),
+            )
+            for run in runs
+        ),
+    )
+
+
+def run_header(run: FlowRunRecord) -> Table:
+    """The run details at the top of ``lockgate show``.
+
+    Args:
+        run: the run.
+
+    Returns:
+        A two-column grid of fields and values.
+    """
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    state = state_text(run.state)
+    if run.message:
+        state.append(f"  {run.message}")
+    params = ", ".join(f"{k}={v!r}" for k, v in dict(run.parameters).items()) or "(none)"
+    rows: list[tuple[str, Any]] = [
+        ("Run", run.id),
+        ("Flow", run.flow_name),
+        ("State", state),
+        ("Source", run.source or "-"),
+        ("Parameters", params),
+        ("Executor", run.executor or "-"),
+        ("Started", timestamp(run.start_time)),
+        ("Ended", timestamp(run.end_time)),
+        ("Duration", duration(run.start_time, run.end_time)),
+        ("Process", f"pid {run.pid} on {run.host}" if run.pid else "-"),
+    ]
+    for field, value in rows:
+        header.add_row(field, value if isinstance(value, Text) else Text(str(value)))
+    return header
+
+
+def _record_name(rec: TaskRunRecord) -> str:
+    return rec.task_name if rec.map_index < 0 else f"{rec.task_name}[{rec.map_index}]"
+
+
+def tasks_table(records: Sequence[TaskRunRecord], all_children: bool = False) -> Text:
+    """The task table of ``lockgate show``.
+
+    A mapped task is one row with its children counted; children that did not
+    succeed get a row of their own under it (every child with ``all_children``).
+
+    Args:
+        records: the run's task runs.
+        all_children: list every mapped child, not only the ones that did not succeed.
+
+    Returns:
+        Columns: task, state, duration, runs, message.
+    """
+    from lockgate.engine import state as states
+
+    children: dict[str, list[TaskRunRecord]] = {}
+    parents: dict[str, TaskRunRecord] = {}
+    order: list[str] = []
+    for rec in records:
+        if rec.task_slug not in parents and rec.task_slug not in children:
+            order.append(rec.task_slug)
+        if rec.map_index < 0:
+            parents[rec.task_slug] = rec
+        else:
+            children.setdefault(rec.task_slug, []).append(rec)
+    ok_states = {
+        name
+        for name in {r.state for r in records}
+        if isinstance(getattr(states, name, None), type)
+        and issubclass(getattr(states, name), states.Success)
+    }
+    rows: list[tuple[str | Text, ...]] = []
+    for slug in order:
+        parent = parents.get(slug)
+        kids = sorted(children.get(slug, []), key=lambda r: r.map_index)
+        message = (parent.message if parent else None) or ""
+        if kids:
+            counts: dict[str, int] = {}
+            for k in kids:
+                counts[k.state] = counts.get(k.state, 0) + 1
+            message = f"{len(kids)} children: " + ", ".join(
+                f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])
+            )
+        rows.append(
+            (
+                (parent or kids[0]).task_name,
+                state_text(parent.state if parent else "Mapped"),
+                duration(parent.start_time, parent.end_time) if parent else "-",
+                str(parent.run_count or "") if parent else "",
+                message,
+            )
+        )
+        for k in kids:
+            if k.state in ok_states and not all_children:
+                continue
+            rows.append(
+                (
+                    f"  {_record_name(k)}",
+                    state_text(k.state),
+                    duration(k.start_time, k.end_time),
+                    str(k.run_count or ""),
+                    k.message or "",
+                )
+            )
+    return grid(("TASK", "STATE", "DURATION", "RUNS", "MESSAGE"), rows, right=(2, 3))
+
+
+def child_summary(states: Sequence[State]) -> str:
+    """Mapped children counted by state class, e.g. ``"7 Success, 1 Failed"``.
+
+    Args:
+        states: the children's states.
+
+    Returns:
+        The counts, most common first.
+    """
+    counts: dict[str, int] = {}
+    for st in states:
+        counts[type(st).__name__] = counts.get(type(st).__name__, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def failures(records: Iterable[TaskRunRecord]) -> list[tuple[str, str]]:
+    """The tracebacks of a run's failed task runs (not of trigger failures).
+
+    A TriggerFailed task's traceback only shows the engine checking the trigger; its
+    message says which upstream failed, so it is left out.
+
+    Args:
+        records: the run's task runs.
+
+    Returns:
+        ``(title, traceback)`` pairs, e.g. ``("transform[3] (Failed)", "Traceback ...")``.
+    """
+    return [
+        (f"{_record_name(r)} ({r.state})", trim_engine_frames(r.traceback.rstrip()))
+        for r in records
+        if r.traceback and r.state != "TriggerFailed"
+    ]
+
+
+def trim_engine_frames(text: str) -> str:
+    """Drop the traceback frames that are lockgate's own, keeping the user's code.
+
+    A frame is a ``  File "...", line N, in f`` line and the indented lines under it.
+    Frames inside the lockgate package are removed (with a note saying how many),
+    unless every frame is lockgate's; everything else is kept as it was.
+
+    Args:
+        text: a formatted traceback.
+
+    Returns:
+        The traceback without lockgate's frames.
+    """
+    import lockgate
+
+    package = str(Path(lockgate.__file__).parent)
+    lines = text.splitlines()
+    frames: list[tuple[int, int, bool]] = []  # (start, end, is_engine)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith('  File "'):
+            end = i + 1
+            while end < len(lines) and lines[end].startswith("    "):
+                end += 1
+            path = line[len('  File "') :].split('"', 1)[0]
+            frames.append((i, end, path.startswith(package)))
+            i = end
+        else:
+            i += 1
+    engine = [f for f in frames if f[2]]
+    if not engine or len(engine) == len(frames):
+        return text
+    drop = {n for start, end, is_engine in frames if is_engine for n in range(start, end)}
+    kept = [ln for n, ln in enumerate(lines) if n not in drop]
+    note = f"  [{len(engine)} lockgate frame(s) hidden]"
+    if kept and kept[0].startswith("Traceback"):
+        kept.insert(1, note)
+    return "\n".join(kept)
+
+
+def log_lines(lines: Iterable[LogRecord]) -> Text:
+    """Log records as text: time, level, task and message, one record per line.
+
+    Args:
+        lines: the records, oldest first.
+
+    Returns:
+        Rich text (the messages are never read as markup).
+    """
+    out = Text()
+    level_styles = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
+    for rec in lines:
+        when = rec.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
+        who = rec.task_slug or "(flow)"
+        if rec.task_slug and rec.map_index is not None and rec.map_index >= 0:
+            who = f"{who}[{rec.map_index}]"
+        out.append(f"{when} ", style="dim")
+        out.append(f"{rec.level:<8}", style=level_styles.get(rec.level, ""))
+        out.append(f" {who}: ", style="bold")
+        out.append(rec.message.rstrip("\n"))
+        out.append("\n")
+    return out
+
+
+def flows_table(records: Sequence[FlowRecord]) -> Text:
+    """The ``lockgate flows`` table.
+
+    Args:
+        records: the flows.
+
+    Returns:
+        Columns: flow, runs, last run, its state and start, source.
+    """
+    return grid(
+        ("FLOW", "RUNS", "LAST RUN", "LAST STATE", "LAST STARTED", "SOURCE"),
+        (
+            (
+                rec.name,
+                str(rec.run_count),
+                short_id(rec.last_run_id) if rec.last_run_id else "-",
+                state_text(rec.last_state) if rec.last_state else "-",
+                timestamp(rec.last_start),
+                rec.source or "-",
+            )
+            for rec in records
+        ),
+        right=(1,),
+    )
+
+
+def waiting_table(
+    records: Sequence[TaskRunRecord], since: dict[tuple[str, int], datetime] | None = None
+) -> Text:
+    """The Paused tasks of a run, as ``lockgate resume`` lists them before asking.
+
+    Args:
+        records: the Paused task runs.
+        since: when each ``(task_slug, map_index)`` was paused, if known.
+
+    Returns:
+        Columns: task, slug, paused since, message.
+    """
+    return grid(
+        ("TASK", "SLUG", "PAUSED SINCE", "MESSAGE"),
+        (
+            (
+                _record_name(rec),
+                rec.task_slug,
+                timestamp((since or {}).get((rec.task_slug, rec.map_index))),
+                rec.message or "",
+            )
+            for rec in records
+        ),
+    )
+
+
+def summary_table(progress: RunProgress, flow: Flow, final: State) -> Text:
+    """The table printed when ``run``, ``resume`` or ``restart`` ends.
+
+    Args:
+        progress: what the run's progress hook saw (durations of what ran now).
+        flow: the flow.
+        final: the flow's final state; its ``result`` maps tasks to states.
+
+    Returns:
+        Columns: task, state, duration, message (a mapped task with its children
+        counted); tasks not run by this command show their stored state.
+    """
+    from lockgate.engine.state import Mapped
+
+    rows: list[tuple[str | Text, ...]] = []
+    result = final.result if isinstance(final.result, dict) else {}
+    for task in flow.sorted_tasks():
+        st = result.get(task) or progress.states.get(task)
+        if st is None:
+            rows.append((task.name, Text("-", style="dim"), "-", ""))
+            continue
+        name = type(st).__name__
+        took = progress.durations.get((task, None))
+        if isinstance(st, Mapped):
+            message = child_summary(st.map_states) or "no children"
+            spans = [progress.durations.get((task, i)) for i in range(len(st.map_states))]
+            known = [s for s in spans if s is not None]
+            took = max(known) if known else took
+        else:
+            message = st.message or ""
+        ran_now = task in progress.states
+        rows.append(
+            (
+                task.name,
+                state_text(name),
+                duration(took, None) if took is not None else ("-" if ran_now else "stored"),
+                message,
+            )
+        )
+    return grid(("TASK", "STATE", "DURATION", "MESSAGE"), rows, right=(2,))
