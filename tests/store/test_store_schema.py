@@ -163,3 +163,38 @@ def test_importing_lockgate_and_the_store_records_does_not_import_sqlalchemy() -
         "assert 'sqlalchemy' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_store_at_the_first_revision_is_upgraded_keeping_its_runs(
+    store_url: str, home: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from lockgate import Flow, task
+
+    @task
+    def one() -> int:
+        return 1
+
+    with Flow("old-store") as flow:
+        one()
+
+    # A store as lockgate wrote it at revision 0001, holding one recorded run.
+    with RunStore.open(store_url, home=home) as store:
+        flow.run(store=store)
+        [run] = store.list_runs()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(migrations_dir()))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    engine.dispose()
+    assert _version(store_url) == ["0001"]
+
+    with RunStore.open(store_url, home=home) as store:
+        assert _version(store_url) == [schema.HEAD_REVISION]
+        [again] = store.list_runs()
+        assert (again.id, again.state) == (run.id, "Success")
+        assert store.cancel_requested(run.id) is None

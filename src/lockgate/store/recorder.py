@@ -65,6 +65,9 @@ __all__ = ["StoreRecorder", "run_with_store"]
 
 _log = logging.getLogger("lockgate.store")
 
+CANCEL_POLL_SECONDS = 0.5
+"""How often the recording process looks for a cancel request (one indexed SELECT)."""
+
 # Record kinds (the first value of each record in the event buffer).
 _TASK, _LOG, _START, _END, _FLUSH, _STOP = range(6)
 _STRIDE = 11  # values per record in the event buffer (a task change has 11)
@@ -143,6 +146,10 @@ class StoreRecorder(RunHooks):
         self._thread: threading.Thread | None = None
         self._finished = False
         self._lock = threading.Lock()
+        self.cancel_event = threading.Event()
+        """Set when someone asks to cancel this run (:meth:`RunStore.request_cancel`);
+        ``flow.run(store=...)`` passes it to the run as its ``cancel`` event."""
+        self._watching = threading.Event()  # set: stop watching for a cancel request
 
     def __repr__(self) -> str:
         return f"<StoreRecorder run {self.flow_run_id} in {self.store!r}>"
@@ -175,8 +182,27 @@ class StoreRecorder(RunHooks):
                 target=self._writer, name=f"lockgate-store-{self.flow_run_id[:8]}", daemon=True
             )
             self._thread.start()
+            threading.Thread(
+                target=self._watch_for_cancel,
+                args=(time.time(),),
+                name=f"lockgate-cancel-{self.flow_run_id[:8]}",
+                daemon=True,
+            ).start()
         self._emit(_START, flow, state.message, _parameters_json(context), time.time())
         logcapture.attach(self)
+
+    def _watch_for_cancel(self, since: float) -> None:
+        """Poll the store for a cancel request made after ``since``; set the event."""
+        while not self._watching.wait(CANCEL_POLL_SECONDS):
+            try:
+                asked = self.store.cancel_requested(self.flow_run_id)
+            except Exception:  # a busy or unreachable store: look again later
+                _log.debug("could not read the cancel request of %s", self.flow_run_id)
+                continue
+            if asked is not None and asked >= since:
+                _log.warning("Run %s: cancel requested; cancelling.", self.flow_run_id)
+                self.cancel_event.set()
+                return
 
     def task_state_changed(self, task: Any, old: State, new: State) -> None:
         """Queue the change (one ``queue.put``; the writer thread does the rest).
@@ -330,6 +356,7 @@ class StoreRecorder(RunHooks):
             if self._finished or self._thread is None:
                 return
             self._finished = True
+        self._watching.set()
         try:
             self._emit(_END, state_name, message, time.time())
             self._emit(_STOP)
@@ -868,6 +895,9 @@ def run_with_store(
         hooks = [*(kwargs.pop("hooks", None) or ()), recorder]
         handlers = [*(kwargs.pop("task_runner_state_handlers", None) or ()), recorder.state_handler]
         context = {**(kwargs.pop("context", None) or {}), "flow_run_id": recorder.flow_run_id}
+        if kwargs.get("cancel") is not None:
+            recorder.cancel_event = kwargs["cancel"]  # a request from the store sets theirs
+        kwargs["cancel"] = recorder.cancel_event
         try:
             return FlowRunner(flow).run(
                 parameters=parameters,

@@ -389,6 +389,54 @@ class RunStore:
             out[task] = states.rebuild(parent, children)
         return out
 
+    # -- cancelling ----------------------------------------------------------------------
+    def request_cancel(self, run_id: str) -> str:
+        """Ask the process recording a running run to cancel it.
+
+        The request is stored; the recording process looks for it about twice a
+        second and then cancels the run (``flow.run(cancel=...)``): calls in flight end
+        Cancelled, nothing else starts, and the run ends Cancelled.
+
+        Args:
+            run_id: the run id or a unique prefix.
+
+        Returns:
+            The run's full id.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+            StoreError: the run is not running (finished, paused with nothing running,
+                or crashed), so there is nothing to cancel.
+        """
+        fr = schema.flow_runs
+        with self.engine.connect() as conn:
+            row = self._find_run(conn, run_id)
+            state = run_state(row)
+            if state != "Running" or not row.active:
+                what = "crashed" if state == CRASHED else f"is {state}, not running"
+                if state == "Running":
+                    what = "has no process running it (it waits for approval)"
+                raise StoreError(
+                    f"Run {row.id[:8]} {what}; there is nothing to cancel "
+                    f"(`lockgate show {row.id[:8]}` shows its tasks)."
+                )
+            with _write(conn):
+                conn.execute(
+                    fr.update().where(fr.c.id == row.id).values(cancel_requested=time.time())
+                )
+            return str(row.id)
+
+    def cancel_requested(self, run_id: str) -> float | None:
+        """When a cancel of the run was last requested (a Unix time), or None.
+
+        Args:
+            run_id: the run's full id.
+        """
+        fr = schema.flow_runs
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(fr.c.cancel_requested).where(fr.c.id == run_id)).scalar()
+        return None if value is None else float(value)
+
     # -- crash handling ------------------------------------------------------------------
     def mark_crashed(self, run_id: str) -> bool:
         """Persist ``"Crashed"`` for a run whose recording process died while Running.

@@ -36,10 +36,10 @@ __all__ = [
     "task_runs",
 ]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The newest schema revision this lockgate knows (the Alembic head)."""
 
-KNOWN_REVISIONS = ("0001",)
+KNOWN_REVISIONS = ("0001", "0002")
 """Every revision id shipped in ``migrations/versions``, oldest first."""
 
 # A 64-bit id on PostgreSQL; SQLite needs plain INTEGER for an autoincrementing rowid.
@@ -79,6 +79,7 @@ flow_runs = Table(
     Column("active", Boolean, nullable=False),  # a process is recording this run now
     Column("created", Float, nullable=False),
     Column("history", Text, nullable=False),  # the run's own transitions, see history.py
+    Column("cancel_requested", Float, nullable=True),  # when someone asked to cancel (0002)
     Index("ix_flow_runs_created", "created"),
     Index("ix_flow_runs_flow_name_created", "flow_name", "created"),
     Index("ix_flow_runs_state_created", "state", "created"),
