@@ -4,9 +4,16 @@
         ->  summarize  ->  load (manual_only: waits for approval)  ->  cleanup (all_finished)
     alert (any_failed): raises the alarm only if extract or load failed
 
-Run it with ``make demo``. The first run stops at the approval gate: ``load`` is
-Paused and the flow is still Running. The script then approves ``load`` the way an
-operator would (``start_tasks=[load]``) and the run finishes.
+Run it with ``make demo``. The run is recorded in the run store (``~/.lockgate``, or
+``$LOCKGATE_HOME``). It stops at the approval gate: ``load`` is Paused and the flow is
+still Running. The script then approves ``load`` the way an operator would with
+``lockgate resume RUN --task load`` (here through its Python twin,
+``lockgate.runs.resume``), and the same run finishes. Afterwards
+``lockgate show RUN`` tells the whole story.
+
+The flow is also defined at module level, so the CLI can run it::
+
+    lockgate run examples/etl_with_approval.py --param batch_size=8
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import lockgate
-from lockgate import Flow, Parameter, task, triggers
+from lockgate import Flow, Parameter, runs, task, triggers
 from lockgate.core import Task
 from lockgate.engine import signals
 from lockgate.engine.state import Mapped, State
+from lockgate.store import RunStore
 from lockgate.tasks.control_flow import FilterTask
 
 ATTEMPTS: dict[str, int] = {}
@@ -113,19 +121,28 @@ def show(title: str, flow: Flow, flow_state: State) -> None:
         print(f"  {_swatch(st)}{t.name:<14} {type(st).__name__:<14} {shown}")
 
 
-def main() -> State:
-    """Run the flow, approve the paused load, and return the final flow state."""
-    flow, tasks = build_flow()
-    first = flow.run(parameters={"batch_size": 8})
-    show("First run (stops at the approval gate)", flow, first)
-    assert first.result[tasks["load"]].is_paused()
+flow, TASKS = build_flow()
 
-    print("\nApproving 'load' and resuming the run...")
-    final = flow.run(
-        parameters={"batch_size": 8}, task_states=first.result, start_tasks=[tasks["load"]]
-    )
-    show("Resumed run", flow, final)
-    mapped = final.result[tasks["transform"]]
+
+def main(store_url: str | None = None) -> State:
+    """Run the flow (recorded), approve the paused load, and return the final flow state.
+
+    Args:
+        store_url: the run store to record in; None for the default one.
+    """
+    with RunStore.open(store_url) as store:
+        recorder = store.recorder(source=f"{Path(__file__).resolve()}:{flow.name}")
+        first = flow.run(parameters={"batch_size": 8}, store=recorder)
+        run_id = recorder.flow_run_id
+        show(f"Run {run_id[:8]} (stops at the approval gate)", flow, first)
+        assert first.result[TASKS["load"]].is_paused()
+
+        print(f"\nApproving 'load' (`lockgate resume {run_id[:8]} --task load`)...")
+        final = runs.resume(run_id, tasks=["load"], store=store, flow=flow)
+        show(f"Run {run_id[:8]} resumed", flow, final)
+        print(f"\nRecorded in {store.url}")
+        print(f"  see it with:  .venv/bin/lockgate show {run_id[:8]}")
+    mapped = final.result[TASKS["transform"]]
     print(
         f"\n{lockgate.__name__} ran {len(mapped.map_states)} mapped transforms "
         f"({sum(s.is_skipped() for s in mapped.map_states)} skipped), "

@@ -18,6 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "etl_with_approval.
 @pytest.fixture
 def example(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
     monkeypatch.chdir(tmp_path)  # the example draws its graph under ./build
+    monkeypatch.setenv("LOCKGATE_HOME", str(tmp_path / "home"))  # its run store
     spec = importlib.util.spec_from_file_location("etl_with_approval", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -38,9 +39,11 @@ def test_first_run_stops_at_the_approval_gate(example: ModuleType) -> None:
     assert [type(s) for s in transform.map_states].count(Skipped) == 2
 
 
-def test_main_approves_and_finishes(
-    example: ModuleType, capsys: pytest.CaptureFixture[str]
+def test_main_records_the_run_approves_it_and_finishes(
+    example: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    from lockgate.store import RunStore
+
     with FakeClock():
         final = example.main()
     assert isinstance(final, Success)
@@ -51,3 +54,12 @@ def test_main_approves_and_finishes(
     assert example.ATTEMPTS["extract"] == 2
     out = capsys.readouterr().out
     assert "Approving 'load'" in out and "8 children: 2 Skipped, 6 Success" in out
+    # One run in the default store (under LOCKGATE_HOME), paused then resumed to the end.
+    with RunStore.open() as store:
+        [run] = store.list_runs()
+        assert run.flow_name == "orders-etl" and run.state == "Success"
+        assert str(EXAMPLE) in (run.source or "")
+        tasks = {t.task_name: t for t in store.task_runs(run.id) if t.map_index == -1}
+        assert tasks["load"].state == "Success" and tasks["extract"].state == "Success"
+        load_history = [t.new_state for t in store.transitions(run.id, tasks["load"].task_slug)]
+        assert "Paused" in load_history and load_history[-1] == "Success"
