@@ -5,29 +5,32 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSDEPS := $(VENV)/.sysdeps
 
-.PHONY: demo test lint typecheck bench bench-executors bench-store bench-smoke clean
+.PHONY: demo test lint typecheck bench bench-executors bench-store bench-ui bench-smoke screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask,store,cli]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask,store,cli,ui]'
 	touch $(STAMP)
 
-# OS packages the project uses: Graphviz's `dot` draws flows, and PostgreSQL's server binaries
-# (initdb, pg_ctl) let the run store tests start a real PostgreSQL on loopback. Whatever is
-# missing is installed with apt when we are root (CI, fresh machines); otherwise the tests that
-# need it say they were skipped and why.
+# OS packages the project uses: Graphviz's `dot` draws flows, PostgreSQL's server binaries
+# (initdb, pg_ctl) let the run store tests start a real PostgreSQL on loopback, and Chromium is
+# the browser the dashboard tests drive (through Playwright, never `playwright install`).
+# Whatever is missing is installed with apt when we are root (CI, fresh machines); otherwise
+# the tests that need it say they were skipped and why.
 $(SYSDEPS): $(STAMP)
 	@missing=""; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "Installing$$missing with apt-get..."; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 			|| echo "warning: could not install$$missing; the tests needing it will be skipped"; \
 	else echo "note: install$$missing (apt-get install$$missing); the tests needing it will be skipped"; fi
-	@if command -v dot >/dev/null && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	@if command -v dot >/dev/null && command -v chromium >/dev/null \
+		&& ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 		touch $(SYSDEPS); fi
 
 ## Run the example flow: extract with retries, mapped transform, approval pause, resume.
@@ -62,6 +65,15 @@ bench-executors: $(STAMP)
 bench-store: $(STAMP)
 	$(BIN)/python bench/bench_store.py
 
+## Dashboard benchmark: list, run and task pages on a store of 1,000 runs x 1,000 tasks
+## (target: the runs list under 200 ms).
+bench-ui: $(STAMP)
+	$(BIN)/python bench/bench_ui.py
+
+## Redraw the dashboard screenshots in docs/images/ (needs chromium).
+screenshots: $(SYSDEPS)
+	$(BIN)/python docs/make_screenshots.py
+
 ## A quick smoke run of the benchmarks: the core one at N = 1,000 and 10,000 (checks the ratio
 ## targets), the executor one with fewer tasks and N = 1,000, then the store one at N = 1,000
 ## on a small store (about a minute).
@@ -69,6 +81,7 @@ bench-smoke: $(STAMP)
 	$(BIN)/python bench/bench_core.py --sizes 1000,10000 --repeat 1
 	$(BIN)/python bench/bench_executors.py --quick
 	$(BIN)/python bench/bench_store.py --quick
+	$(BIN)/python bench/bench_ui.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -51,6 +51,7 @@ __all__ = [
     "FLOW_STATES",
     "LoadedFlow",
     "RunsError",
+    "cancel",
     "check_parameters",
     "flows",
     "list_runs",
@@ -71,7 +72,7 @@ __all__ = [
     "waiting",
 ]
 
-FLOW_STATES = ("Pending", "Scheduled", "Running", "Success", "Failed", "Crashed")
+FLOW_STATES = ("Pending", "Scheduled", "Running", "Success", "Failed", "Cancelled", "Crashed")
 """The states a recorded flow run can be in (``lockgate runs --state``)."""
 
 _RESTARTED = frozenset(
@@ -1000,3 +1001,27 @@ def visualize(
     except (RuntimeError, ValueError, OSError) as exc:
         raise RunsError(f"Could not draw '{out}': {_one_line(exc)}") from None
     return out
+
+
+# -- cancel ---------------------------------------------------------------------------------
+def cancel(run_id: str, store: RunStore | str | None = None) -> str:
+    """Ask a running run to stop (``lockgate cancel``, the dashboard's Cancel).
+
+    The request is recorded in the store (:meth:`RunStore.request_cancel`); the process
+    recording the run looks for it about twice a second and then cancels the run: calls
+    in flight end Cancelled, nothing else starts, and the run ends Cancelled.
+
+    Args:
+        run_id: the run's id or a unique prefix.
+        store: the store (see :func:`open_store`).
+
+    Returns:
+        The run's full id.
+
+    Raises:
+        lockgate.store.StoreError: when the run is not running (finished, crashed, or
+            waiting for approval with no process running it).
+        lockgate.store.UnknownRunError: when no run has that id.
+    """
+    with open_store(store) as opened:
+        return opened.request_cancel(run_id)

@@ -113,6 +113,11 @@ def test_approval_run_waits_then_resume_asks_and_continues(
     assert f"Run {short} has nothing paused to resume (it is Success)" in error_line(again)
     restarted = cli("restart", short)
     assert f"Run {short} succeeded; there is nothing to restart." in error_line(restarted)
+    cancelled = cli("cancel", short)
+    assert cancelled.exit_code == 2
+    assert f"Run {short} is Success, not running; there is nothing to cancel" in error_line(
+        cancelled
+    )
     assert snapshot(run_id) == finished
 
 

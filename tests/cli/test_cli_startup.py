@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 HEAVY = (
+    "starlette",
+    "uvicorn",
+    "jinja2",
     "sqlalchemy",
     "alembic",
     "psycopg",

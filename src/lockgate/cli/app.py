@@ -454,6 +454,23 @@ def restart(
 
 
 @app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
+    store: StoreOption = None,
+) -> None:
+    """Ask a running run to stop: calls in flight end Cancelled and nothing else starts."""
+    from lockgate import runs
+
+    console = _console()
+    with _store(store, run_id) as opened, _user_errors():
+        full_id = runs.cancel(run_id, store=opened)
+    console.print(
+        f"Asked run {full_id[:8]} to cancel; its process stops it within a second "
+        f"(`lockgate show {full_id[:8]}`)."
+    )
+
+
+@app.command()
 def visualize(
     target: Annotated[
         str, typer.Argument(metavar="FILE[:FLOW]", help="The flow file, and the flow's name.")
@@ -498,3 +515,39 @@ def flows(store: StoreOption = None) -> None:
         console.print("No flows recorded yet; start a run with `lockgate run FILE`.")
         return
     console.print(flows_table(records))
+
+
+@app.command()
+def ui(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", metavar="ADDRESS", help="Address to listen on (loopback by default)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", "-p", metavar="PORT", min=0, max=65535, help="Port (0: any free port)."
+        ),
+    ] = 8080,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            help="Access token actions need (made up and printed when --host is not loopback).",
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Serve the web dashboard over the run store (needs the ui extra)."""
+    try:
+        from lockgate.ui import serve
+    except ImportError as exc:
+        _fail(
+            f"The dashboard needs the ui extra ({exc.name or exc} is missing): "
+            "pip install 'lockgate[ui]'."
+        )
+    with _user_errors():
+        serve(store, host=host, port=port, token=token, echo=typer.echo)
