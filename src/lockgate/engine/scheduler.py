@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.executors.base import RunCancelledError, TaskTimeoutError
 from lockgate.engine.executors.local import LocalExecutor
-from lockgate.engine.result import NoResult, RemoteValue
+from lockgate.engine.result import NoResult
 from lockgate.engine.state import (
     Cached,
     Finished,
@@ -566,13 +566,6 @@ class _Loop:
         self.advance(parent, self.live[parent].map_states)
 
     def node_done(self, node: int) -> None:
-        state = self.states[node]
-        if state is not None and isinstance(state._value, RemoteValue):
-            # A value the run returns (run_pipeline returns everything): fetch it now,
-            # in the background, rather than all at the end.
-            owner = node if node < self.task_count else self.parent[node]
-            if self.task_count == 0 or owner in self.keep:
-                self.executor.prefetch([state._value])
         ready = self.ready
         for d in reversed(self.dependents[node]):  # LIFO stack: first dependent runs first
             self.unavailable[d] -= 1

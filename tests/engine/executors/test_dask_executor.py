@@ -261,20 +261,6 @@ def test_a_returned_value_stays_on_the_cluster_until_read(executor: DaskExecutor
     assert value.get() == 2
 
 
-def test_prefetch_brings_returned_values_back_in_the_background(
-    executor: DaskExecutor,
-) -> None:
-    calls = [executor.submit(inc, i) for i in range(20)]
-    values = [value for _, value in executor.outcomes(calls)]
-    assert all(type(v) is DaskResult and v._packed is None for v in values)
-    executor.prefetch(values)
-    deadline = time.monotonic() + SAFETY
-    while any(v._packed is None for v in values):  # filled by the client's event loop
-        assert time.monotonic() < deadline, "prefetch did not bring the values back"
-        threading.Event().wait(0.01)
-    assert DaskResult.get_many(values) == list(range(1, 21))
-
-
 def test_a_task_call_is_keyed_after_the_task(executor: DaskExecutor) -> None:
     from lockgate import task
     from lockgate.engine.scheduler import call_task_code

@@ -99,14 +99,6 @@ class Executor:
         in); the others abandon it: it runs on, and its outcome is ignored.
         """
 
-    def prefetch(self, values: Sequence[Any]) -> None:
-        """Start bringing back values the run will return (see ``RemoteValue``).
-
-        Executors whose results stay remote (Dask) fetch them in the background, in
-        batches, while the run goes on, so that the run does not end with one long
-        fetch. The default does nothing.
-        """
-
     def stop_all(self, futures: Sequence[Any]) -> None:
         """Stop every call in ``futures`` because the flow run was cancelled.
 

@@ -146,8 +146,6 @@ class DaskExecutor(Executor):
         self._cluster: LocalCluster | None = None
         self._lock = threading.Lock()
         self._unsent: list[DaskCall] = []
-        self._to_fetch: list[DaskResult] = []
-        self._fetching = False
         self._new_keys()
 
     def __repr__(self) -> str:
@@ -166,8 +164,6 @@ class DaskExecutor(Executor):
             "_client": None,
             "_cluster": None,
             "_unsent": [],
-            "_to_fetch": [],
-            "_fetching": False,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -221,7 +217,6 @@ class DaskExecutor(Executor):
             self.capacity = MIN_CAPACITY
             with self._lock:
                 unsent, self._unsent = self._unsent, []
-                self._to_fetch = []
             for call in unsent:
                 call._fail(ExecutorError("the run ended before the call reached the Dask cluster"))
             _shut_down(client, cluster)
@@ -383,43 +378,6 @@ class DaskExecutor(Executor):
                 "Stopping Dask task %s took over %s s; moving on.", future.key, _STOP_TIMEOUT
             )
 
-    def prefetch(self, values: Sequence[Any]) -> None:
-        """Fetch the given :class:`DaskResult` values in the background, in batches.
-
-        The scheduling loop calls this for results the run returns; the client's
-        event loop gathers what accumulated in one request at a time while the run goes
-        on, so the returned states need no long fetch at the end.
-        """
-        client = self._client
-        wanted = [v for v in values if isinstance(v, DaskResult) and v._packed is None]
-        if client is None or not wanted:
-            return
-        with self._lock:
-            self._to_fetch.extend(wanted)
-            start = not self._fetching
-            self._fetching = True
-        if start:
-            loop: Any = client.loop
-            loop.add_callback(self._fetch_ahead)
-
-    async def _fetch_ahead(self) -> None:
-        """On the client's event loop: gather what :meth:`prefetch` queued, batch by batch."""
-        client = self._client
-        while True:
-            with self._lock:
-                batch, self._to_fetch = self._to_fetch, []
-                if not batch or client is None:
-                    self._fetching = False
-                    return
-            try:
-                futures = [v.future for v in batch]
-                packed = await client.gather(futures, asynchronous=True)  # type: ignore[no-untyped-call]
-            except Exception:  # a lost worker, a closing client: get() fetches on demand
-                logger.debug("fetching %d results ahead failed", len(batch), exc_info=True)
-                continue
-            for value, outcome in zip(batch, packed):
-                value._packed = outcome
-
     def stop_all(self, futures: Sequence[Any]) -> None:
         """Cancel every call in ``futures`` in one request (the flow run was cancelled).
 
@@ -513,12 +471,11 @@ class DaskResult(RemoteValue):
     the value while this object (or its :attr:`future`) is alive.
     """
 
-    __slots__ = ("_packed", "future")
+    __slots__ = ("future",)
 
     def __init__(self, future: Any) -> None:
         self.future = future
         """The ``distributed.Future`` of the call."""
-        self._packed: _Packed | None = None  # fetched ahead (DaskExecutor.prefetch)
 
     def __repr__(self) -> str:
         return f"<DaskResult {self.future.key}>"
@@ -540,14 +497,7 @@ class DaskResult(RemoteValue):
             ExecutorError: as :meth:`get`.
         """
         out: list[Any] = list(values)
-        futures = []
-        for i, v in enumerate(values):
-            if not isinstance(v, DaskResult):
-                continue
-            if v._packed is not None:
-                out[i] = _unpacked(v._packed)
-            else:
-                futures.append((i, v.future))
+        futures = [(i, v.future) for i, v in enumerate(values) if isinstance(v, DaskResult)]
         if not futures:
             return out
         try:
@@ -559,15 +509,11 @@ class DaskResult(RemoteValue):
                 "started, or return the task from the flow run (return_tasks)"
             ) from exc
         for (i, _), outcome in zip(futures, packed):
-            out[i] = _unpacked(outcome)
+            ok, value = unpack_outcome(outcome.data, "the Dask worker")
+            if not ok:
+                raise value
+            out[i] = value
         return out
-
-
-def _unpacked(outcome: _Packed) -> Any:
-    ok, value = unpack_outcome(outcome.data, "the Dask worker")
-    if not ok:
-        raise value
-    return value
 
 
 class _Packed:
