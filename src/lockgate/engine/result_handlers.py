@@ -57,6 +57,14 @@ class LocalResultHandler(ResultHandler):
                 f"LocalResultHandler cannot store a result of type {type(result).__name__}: "
                 f"it does not pickle ({exc})."
             ) from exc
+        return self.write_pickled(data)
+
+    def write_pickled(self, data: bytes) -> str:
+        """Write already-pickled ``data`` to a new file in :attr:`dir`; return its path.
+
+        The file is written under a temporary name, flushed to disk and renamed, so a
+        crash never leaves a half-written result behind.
+        """
         os.makedirs(self.dir, exist_ok=True)
         path = os.path.join(self.dir, f"{uuid.uuid4().hex}.pickle")
         tmp = path + ".tmp"

@@ -20,10 +20,7 @@ per task to a few microseconds.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -91,25 +88,10 @@ def dumps(value: Any) -> bytes:
 def write_file(directory: Path, data: bytes) -> str:
     """Write already-pickled ``data`` as a LocalResultHandler file in ``directory``.
 
-    Written to a temporary name, flushed to disk and renamed, like LocalResultHandler.
-
     Returns:
         The file's path (readable with ``LocalResultHandler(directory).read(path)``).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    path = os.path.join(directory, f"{uuid.uuid4().hex}.pickle")
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    return path
+    return file_handler(directory).write_pickled(data)
 
 
 def file_handler(directory: Path) -> LocalResultHandler:
