@@ -321,6 +321,24 @@ def test_a_remote_value_read_after_the_run_says_it_is_gone(dask_cluster_address:
         value.get()
 
 
+def test_outcomes_waits_for_a_call_the_event_loop_is_still_sending(
+    executor: DaskExecutor,
+) -> None:
+    # The race: the client's event loop has taken the call off the queue but not yet
+    # given it its future when the scheduling loop asks for outcomes.
+    real = executor.submit(inc, 41)
+    executor.wait(real)
+    in_flight = DaskCall("lockgate-inc-in-flight", b"", [])
+    got: list[Any] = []
+    reader = threading.Thread(target=lambda: got.append(executor.outcomes([in_flight])))
+    reader.start()
+    in_flight._sent(real._future)  # what _send does on the event loop...
+    with executor._sent_signal:
+        executor._sent_signal.notify_all()  # ...then it tells the waiters
+    reader.join(SAFETY)
+    assert got == [[(True, 42)]]
+
+
 def test_capacity_keeps_the_cluster_busy(executor: DaskExecutor) -> None:
     assert executor.capacity == max(MIN_CAPACITY, CAPACITY_PER_THREAD * 2)
     assert executor.hard_timeouts is True

@@ -145,6 +145,7 @@ class DaskExecutor(Executor):
         self._client: Client | None = None
         self._cluster: LocalCluster | None = None
         self._lock = threading.Lock()
+        self._sent_signal = threading.Condition()  # notified when a batch of calls was sent
         self._unsent: list[DaskCall] = []
         self._new_keys()
 
@@ -169,6 +170,7 @@ class DaskExecutor(Executor):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._sent_signal = threading.Condition()
         self._new_keys()
 
     def _new_keys(self) -> None:
@@ -280,9 +282,26 @@ class DaskExecutor(Executor):
         except Exception as exc:
             for call in calls:
                 call._fail(_submit_error(exc))
+        else:
+            for call, future in zip(calls, futures):
+                call._sent(future)
+        with self._sent_signal:
+            self._sent_signal.notify_all()
+
+    def _send_now(self, calls: Sequence[Any]) -> None:
+        """Make sure ``calls`` reached the scheduler (or failed to) before going on.
+
+        Another thread (the client's event loop) may be sending them at this moment:
+        then wait for it rather than read a call that has no future yet.
+        """
+        if all(not isinstance(c, DaskCall) or c._future is not None for c in calls):
             return
-        for call, future in zip(calls, futures):
-            call._sent(future)
+        self._send()
+        with self._sent_signal:
+            self._sent_signal.wait_for(
+                lambda: all(not isinstance(c, DaskCall) or c._future is not None for c in calls),
+                timeout=_STOP_TIMEOUT,
+            )
 
     def wait(self, futures: Any) -> Any:
         """The result of one future, or the list of results of a list of futures.
@@ -310,8 +329,7 @@ class DaskExecutor(Executor):
         for a call's failure: a dead worker gives :class:`WorkerLostError`, a call
         cancelled by Dask an :class:`ExecutorError`.
         """
-        if any(isinstance(f, DaskCall) and f._future is None for f in futures):
-            self._send()
+        self._send_now(futures)
         out: list[tuple[bool, Any] | None] = [None] * len(futures)
         remote: list[int] = []
         for i, call in enumerate(futures):
@@ -363,8 +381,7 @@ class DaskExecutor(Executor):
         client = self._client
         if client is None or not isinstance(future, DaskCall):
             return
-        if future._future is None:
-            self._send()
+        self._send_now([future])
         dask_future = future._future
         if isinstance(dask_future, ConcurrentFuture) or dask_future is None:
             return
@@ -388,7 +405,7 @@ class DaskExecutor(Executor):
         client = self._client
         if client is None:
             return
-        self._send()
+        self._send_now(futures)
         dask_futures = [
             f._future
             for f in futures
