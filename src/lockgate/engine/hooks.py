@@ -27,7 +27,9 @@ class RunHooks:
         """``task`` moved from ``old`` to ``new``.
 
         ``lockgate.context`` holds the task's context (``task_slug``, ``map_index``, ...)
-        while this is called. It is called on the task's own thread, so keep it quick.
+        while this is called. Every hook call comes from the one scheduling loop, in the
+        thread that called ``flow.run()`` (whatever the executor), so keep it quick: the
+        next task waits for it.
         """
 
     def flow_run_finished(self, flow: Flow, state: State) -> None:
