@@ -296,8 +296,8 @@ class FlowRunner:
                 run_one=run_one,
                 cancel=cancel,
             )
-            # Values still on workers (Dask) come back before the executor shuts down.
-            fetch_remote_results([final[t] for t in return_tasks if t in final])
+            if executor.remote_results:  # values on workers come back before it shuts down
+                fetch_remote_results([final[t] for t in return_tasks if t in final])
         if cancel is not None and cancel.is_set():
             new: State = Cancelled("Flow run was cancelled.")
         else:

@@ -153,7 +153,8 @@ def run_pipeline(pipeline: Pipeline, executor: Executor) -> State:
     loop.run()
     state = loop.states[root]
     assert state is not None
-    fetch_remote_results([state])
+    if executor.remote_results:
+        fetch_remote_results([state])
     return state
 
 

@@ -123,11 +123,14 @@ class State:
         """The value the run produced (:data:`NoResult` when there is none).
 
         A value still held on a Dask worker (:class:`~lockgate.engine.result.RemoteValue`)
-        is fetched on first access and kept.
+        is fetched on first access and kept; so are the children's values in a
+        :class:`Mapped` result list, together.
         """
         value = self._value
         if isinstance(value, RemoteValue):
             value = self._value = value.get()
+        elif type(value) is _RemoteList:
+            value = self._value = _fetched(value)
         return value
 
     @result.setter
@@ -405,20 +408,6 @@ class Mapped(Success):
                 values = _RemoteList(values)
             result = values
         super().__init__(message=message, result=result, cached_inputs=cached_inputs)
-
-    @property
-    def result(self) -> Any:
-        """The list of the children's results (see :attr:`State.result`)."""
-        value = self._value
-        if type(value) is _RemoteList:
-            value = self._value = _fetched(value)
-        elif isinstance(value, RemoteValue):
-            value = self._value = value.get()
-        return value
-
-    @result.setter
-    def result(self, value: Any) -> None:
-        self._value = value
 
 
 class _RemoteList(list[Any]):

@@ -61,6 +61,10 @@ class Executor:
     hard_timeouts: bool = False
     """True when :meth:`stop` really stops a call (it runs in a process we can kill)."""
 
+    remote_results: bool = False
+    """True when outcomes may hold ``RemoteValue``s (results left on the workers), which
+    the run fetches before :meth:`start` ends; False spares the other executors that walk."""
+
     @contextmanager
     def start(self) -> Iterator[None]:
         """Set up whatever the executor needs for one flow run, and tear it down."""

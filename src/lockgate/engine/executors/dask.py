@@ -103,6 +103,7 @@ class DaskExecutor(Executor):
     """
 
     hard_timeouts = True
+    remote_results = True
 
     capacity = MIN_CAPACITY
     """How many calls the scheduling loop keeps in flight.
