@@ -15,6 +15,13 @@ Two measurements:
     python bench/bench_store.py                     # N = 10,000; 1,000 runs x 1,000 tasks
     python bench/bench_store.py --quick             # smoke: N = 1,000; 50 runs x 200 tasks
     python bench/bench_store.py --repeat 5 --json out.json
+    python bench/bench_store.py --only w2 --breakdown   # where the store's time goes
+
+``--breakdown`` adds runs that switch parts of the recorder off (this is a measuring tool,
+not a mode lockgate has): ``hooks`` installs the recorder but records nothing (the run's
+start and end records, the state handler and hook calls), ``pickle`` adds pickling each
+result, ``queue`` adds queueing every change for the writer thread (which then writes no
+task rows); ``on`` is everything. Each row's cost over ``off`` shows what that part adds.
 
 Every run is checked (the flow succeeds, the store holds every task run), so a broken run
 cannot be timed silently.
@@ -48,16 +55,27 @@ FULL_RUNS, FULL_TASKS = 1_000, 1_000
 # ---------------------------------------------------------------------------------------------
 
 
+BREAKDOWN_MODES = ("hooks", "pickle", "queue")
+
+
 def measure_w2(n: int, mode: str, home: str) -> dict[str, Any]:
-    """Run W2 at ``n`` with the store ``on`` (fresh SQLite store under ``home``) or ``off``."""
+    """Run W2 at ``n`` with the store ``on`` (fresh SQLite store under ``home``), ``off``,
+    or with parts of the recorder switched off (one of :data:`BREAKDOWN_MODES`)."""
     import bench_core
 
     classes = bench_core.lockgate_classes()
     out: dict[str, Any] = {"kind": "w2", "n": n, "mode": mode, "tasks": n + 2}
     store = None
-    if mode == "on":
+    if mode != "off":
         from lockgate.store import RunStore
+        from lockgate.store import recorder as rec
 
+        if mode == "hooks":
+            rec.StoreRecorder._store_result = lambda self, runner, new: None  # type: ignore[method-assign]
+        if mode in ("hooks", "pickle"):
+            rec.StoreRecorder._record = lambda self, name, old, new, data: None  # type: ignore[method-assign]
+        if mode == "queue":
+            rec._Writer.task_event = lambda self, item: None  # type: ignore[method-assign]
         store = RunStore.open(f"sqlite:///{home}/store.db", home=Path(home))
     flow, handles = bench_core.lockgate_build("W2", n, None, classes)
     t0 = time.perf_counter()
@@ -66,10 +84,11 @@ def measure_w2(n: int, mode: str, home: str) -> dict[str, Any]:
     out["run_s"] = time.perf_counter() - t0
     out["cpu_s"] = time.process_time() - c0
     out["error"] = bench_core.lockgate_check("W2", n, state, handles, bench_core.reference("W2", n))
-    if store is not None and out["error"] is None:
+    if mode == "on" and store is not None and out["error"] is None:
         (run,) = store.list_runs()
         if run.state != "Success" or run.task_counts != {"Success": n + 2}:
             out["error"] = f"store holds {run.state} {run.task_counts}"
+    if store is not None:
         store.close()
     return out
 
@@ -224,16 +243,17 @@ def run_child(args: list[str], timeout: float) -> dict[str, Any]:
     return {"kind": args[0], "error": f"child exited {proc.returncode}: {tail}"}
 
 
-def bench_w2(n: int, repeat: int, timeout: float) -> dict[str, Any]:
-    samples: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+def bench_w2(n: int, repeat: int, timeout: float, breakdown: bool = False) -> dict[str, Any]:
+    modes = ("off", *(BREAKDOWN_MODES if breakdown else ()), "on")
+    samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for _ in range(repeat):
-        for mode in ("off", "on"):  # interleaved, so load changes hit both alike
+        for mode in modes:  # interleaved, so load changes hit all alike
             home = tempfile.mkdtemp(prefix="lockgate-bench-store-")
             try:
                 samples[mode].append(run_child(["w2", str(n), mode, home], timeout))
             finally:
                 shutil.rmtree(home, ignore_errors=True)
-    best: dict[str, Any] = {"n": n}
+    best: dict[str, Any] = {"n": n, "modes": modes}
     for mode, rows in samples.items():
         errors = [r for r in rows if r.get("error")]
         if errors:
@@ -308,18 +328,20 @@ def time_commands(url: str, home: str, repeat: int) -> dict[str, Any]:
 
 def print_w2(result: dict[str, Any]) -> None:
     print(f"W2 (fan-out/fan-in), N = {result['n']:,}: flow.run() with the SQLite store off vs on")
-    header = ["store", "run s", "µs/task", "process CPU s", "all runs (s)"]
+    header = ["store", "run s", "µs/task", "over off µs/task", "process CPU s", "all runs (s)"]
     rows = []
-    for mode in ("off", "on"):
+    off = result["off"].get("us_per_task")
+    for mode in result["modes"]:
         r = result[mode]
         if "error" in r:
-            rows.append([mode, "ERROR", "", "", r["error"]])
+            rows.append([mode, "ERROR", "", "", "", r["error"]])
         else:
             rows.append(
                 [
                     mode,
                     f"{r['run_s']:.3f}",
                     f"{r['us_per_task']:.2f}",
+                    "" if off is None or mode == "off" else f"{r['us_per_task'] - off:+.2f}",
                     f"{r['cpu_s']:.3f}",
                     str(r["all_run_s"]),
                 ]
@@ -412,6 +434,11 @@ def main() -> None:
         "--quick", action="store_true", help="smoke: N = 1,000; 50 runs x 200 tasks; repeat 1"
     )
     parser.add_argument("--only", choices=("w2", "reads"), help="run one of the two benchmarks")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="W2 also with parts of the recorder off: where the store's time goes",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per child process")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -424,7 +451,7 @@ def main() -> None:
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs\n")
     w2 = reads = None
     if args.only in (None, "w2"):
-        w2 = bench_w2(args.n, args.repeat, args.timeout)
+        w2 = bench_w2(args.n, args.repeat, args.timeout, args.breakdown)
         print_w2(w2)
     if args.only in (None, "reads"):
         reads = bench_reads(args.runs, args.tasks, args.repeat, args.timeout)
