@@ -690,6 +690,12 @@ def _check_not_live(run: FlowRunRecord, doing: str) -> None:
         )
 
 
+def _wait_for_writer_unless_live(store: RunStore, run: FlowRunRecord) -> None:
+    """Let the writer process of a run that was killed commit what it was sent."""
+    if not (run.state == "Running" and run.active):
+        store.wait_for_writer(run.id)
+
+
 def _reusable(state: State) -> State:
     """A stored state as a run should see it: a Cached result is reused, not revalidated."""
     from lockgate.engine.state import Cached, Success
@@ -768,6 +774,7 @@ def resume(
     """
     with open_store(store) as opened:
         run = opened.get_run(run_id)
+        _wait_for_writer_unless_live(opened, run)
         records = opened.task_runs(run.id)
         paused = [r for r in records if r.state == "Paused"]
         short = run.id[:8]
@@ -866,6 +873,7 @@ def restart(
                 f"Run {short} succeeded; there is nothing to restart. Start a new run{how}."
             )
         _check_not_live(run, "restarting")
+        _wait_for_writer_unless_live(opened, run)
         records = opened.task_runs(run.id)
         if run.state not in ("Failed", "Crashed") and not any(
             r.state in _RESTARTED for r in records

@@ -154,6 +154,8 @@ def test_sigkill_mid_run_then_restart_completes_it(
 
     with RunStore.open() as store:  # opens cleanly after the crash
         assert store.get_run(run.id).state == "Crashed"
+        # The killed run's writer process commits what it was sent, then ends.
+        store.wait_for_writer(run.id)
         records = store.task_runs(run.id)
     succeeded = {r.task_slug for r in records if r.state == "Success"}
     assert seen_before <= succeeded, "a finished task's state was lost"

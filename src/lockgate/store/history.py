@@ -1,22 +1,19 @@
 """The ``history`` column: every state transition of a run or task run, as text.
 
 Each transition is one entry ``timestamp US old_state US new_state US message RS``
-(US = ``\\x1f``, RS = ``\\x1e``); the writer appends each batch's entries to the row
+(US = ``\\x1f``, RS = ``\\x1e``, defined with the writer that builds task entries in
+:mod:`lockgate.store._writer`); the writer appends each batch's entries to the row
 with ``history = history || new``. Keeping transitions in the row they belong to makes
 recording one row write per task run instead of one per transition.
 """
 
 from __future__ import annotations
 
+from lockgate.store._writer import RS as _RS
+from lockgate.store._writer import US as _US
+from lockgate.store._writer import clean
+
 __all__ = ["clean", "entry", "parse"]
-
-_US = "\x1f"
-_RS = "\x1e"
-
-
-def clean(message: str) -> str:
-    """``message`` with the separator characters replaced by spaces."""
-    return message.replace(_US, " ").replace(_RS, " ")
 
 
 def entry(ts: float, old: str | None, new: str, message: str | None) -> str:

@@ -1,11 +1,14 @@
 """StoreRecorder: records a flow run in a :class:`~lockgate.store.RunStore`.
 
 The recorder is a :class:`~lockgate.engine.hooks.RunHooks` subscriber. On the task's
-path it only appends a few values to a buffer (one ``list.extend``); a writer thread
-turns what accumulated into rows and commits them in one transaction (so batches grow
-by themselves while a commit runs), and the last batch is committed before
-``flow_run_finished`` returns. A crash (even SIGKILL) loses at most the batch that was
-not committed yet; the database itself stays consistent (SQLite WAL, transactions).
+path it only appends a few values to a buffer (one ``list.extend``). A writer thread
+takes what accumulated (so batches grow by themselves while it works), writes the run's
+own row, and hands the task changes and logs on: for a SQLite file to a writer process
+(:mod:`lockgate.store._writer`), which folds them into rows and commits them on another
+CPU core without taking the run's GIL; for other stores it writes them itself. The last
+batch is committed before ``flow_run_finished`` returns. A crash (even SIGKILL) loses at
+most what was not committed yet (a killed run's writer process still commits what it
+was sent); the database itself stays consistent (SQLite WAL, transactions).
 
 Use it through ``flow.run(store=...)``, which also installs :meth:`StoreRecorder.
 state_handler` (it queues each change and persists results) and puts ``flow_run_id``
@@ -19,6 +22,8 @@ import logging
 import os
 import pickle
 import queue
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -42,6 +47,23 @@ from lockgate.engine.state import (
     Success,
 )
 from lockgate.store import _process, history, logcapture, schema
+from lockgate.store import _writer as _writer_file
+from lockgate.store._writer import (
+    LOG,
+    NO_VALUES,
+    STRIDE,
+    TASK,
+    TaskRows,
+    insert_rows,
+    lock_run,
+    log_insert,
+    receive,
+    send,
+    sqlite_max_params,
+    task_upsert,
+    unlock_run,
+)
+from lockgate.store.errors import StoreError
 from lockgate.store.graph import graph_hash
 from lockgate.store.results import (
     INLINE_HANDLER_NAME,
@@ -52,7 +74,7 @@ from lockgate.store.results import (
     qualified_name,
     write_file,
 )
-from lockgate.store.run_store import run_state, write_transaction
+from lockgate.store.run_store import BUSY_TIMEOUT_MS, run_state, write_transaction
 from lockgate.store.states import INLINE_LOCATION
 from lockgate.utilities import context as ctx
 
@@ -78,37 +100,6 @@ BUSY_EVENTS = 256
 CANCEL_POLL_SECONDS = 0.5
 """How often the recording process looks for a cancel request (one indexed SELECT)."""
 
-# Record kinds (the first value of each record in the event buffer).
-_TASK, _LOG, _START, _END, _FLUSH, _STOP = range(6)
-_STRIDE = 11  # values per record in the event buffer (a task change has 11)
-
-_TASK_COLUMNS = (
-    "flow_run_id",
-    "task_slug",
-    "map_index",
-    "seq",
-    "task_name",
-    "state",
-    "message",
-    "run_count",
-    "start_time",
-    "end_time",
-    "scheduled_time",
-    "result_location",
-    "result_handler",
-    "result_blob",
-    "cached_inputs_location",
-    "cached_inputs_blob",
-    "traceback",
-    "history",
-)
-# Positions in a task row that a later change of the same task run reads back.
-_SEQ = _TASK_COLUMNS.index("seq")
-_START_T = _TASK_COLUMNS.index("start_time")
-_HISTORY = _TASK_COLUMNS.index("history")
-_ROWS_PER_STATEMENT = 200
-_NO_VALUES = (None, None, None, None, None)  # result location ... cached inputs blob
-_LOG_COLUMNS = ("flow_run_id", "task_slug", "map_index", "level", "logger", "message", "timestamp")
 _KEEP_INPUTS = (Paused, Failed, Scheduled)  # states that may run again with their inputs
 
 
@@ -145,11 +136,14 @@ class StoreRecorder(RunHooks):
         self.flow_run_id: str = flow_run_id or uuid.uuid4().hex
         self.results_dir = store.results_dir / self.flow_run_id
         self.error: BaseException | None = None
-        # Events go into one flat list (every record is _STRIDE values, appended with a
+        self.writer_mode = writer_mode()
+        self._process: _WriterProcess | None = None
+        # Events go into one flat list (every record is STRIDE values, appended with a
         # single atomic list.extend), and a doorbell wakes the writer. A queue of tuples
         # would keep thousands of new container objects alive while the writer lags
         # behind, and make the garbage collector run more often on the run's thread.
         self._buf: list[Any] = []
+        self._controls: list[tuple[Any, ...]] = []  # start, flush and end (see _control)
         self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._ringing = False
         self._urgent = threading.Event()  # a flush or the end is waiting: commit now
@@ -180,7 +174,7 @@ class StoreRecorder(RunHooks):
 
     # -- RunHooks ------------------------------------------------------------------------
     def flow_run_started(self, flow: Flow, state: State, context: dict[str, Any]) -> None:
-        """Start the writer thread and record the run as Running.
+        """Start the writer thread (and process) and record the run as Running.
 
         Raises:
             RuntimeError: the recorder already recorded a run.
@@ -189,8 +183,14 @@ class StoreRecorder(RunHooks):
             self.check_unused()
             # Logs are routed by lockgate.context.flow_run_id (flow.run(store=) sets it).
             context.setdefault("flow_run_id", self.flow_run_id)
+            database = _process_database(self.store) if self.writer_mode == "process" else None
+            if database is not None:
+                try:  # started first: it boots while the run begins
+                    self._process = _WriterProcess(database, self.flow_run_id)
+                except OSError as exc:
+                    _log.warning("No store writer process (%s); writing from a thread.", exc)
             self._thread = threading.Thread(
-                target=self._writer, name=f"lockgate-store-{self.flow_run_id[:8]}", daemon=True
+                target=self._write_loop, name=f"lockgate-store-{self.flow_run_id[:8]}", daemon=True
             )
             self._thread.start()
             threading.Thread(
@@ -199,7 +199,7 @@ class StoreRecorder(RunHooks):
                 name=f"lockgate-cancel-{self.flow_run_id[:8]}",
                 daemon=True,
             ).start()
-        self._emit(_START, flow, state.message, _parameters_json(context), time.time())
+        self._control(_START, flow, state.message, _parameters_json(context), time.time())
         logcapture.attach(self)
 
     def _watch_for_cancel(self, since: float) -> None:
@@ -232,9 +232,15 @@ class StoreRecorder(RunHooks):
         if kind_id is None:
             kind_id = _kind_id(cls)
         kind = _KIND_LIST[kind_id]
+        if kind.needs_state or (kind.stores_result and data is None):
+            extra: Any = new  # the writer thread turns it into plain values
+        elif data is not None and len(data) > INLINE_LIMIT:
+            extra, data = data, None  # the writer thread puts it in a file
+        else:
+            extra = None
         self._buf.extend(
             (
-                _TASK,
+                TASK,
                 values.get("task_slug"),
                 values.get("map_index"),
                 name,
@@ -244,7 +250,7 @@ class StoreRecorder(RunHooks):
                 values.get("task_run_count", 1),
                 time.time(),
                 data,
-                new if kind.needs_state or (kind.stores_result and data is None) else None,
+                extra,
             )
         )
         if not self._ringing:
@@ -253,7 +259,21 @@ class StoreRecorder(RunHooks):
 
     def _emit(self, *record: Any) -> None:
         """Queue one (rare) record, padded to the stride, and wake the writer."""
-        self._buf.extend(record + (None,) * (_STRIDE - len(record)))
+        self._buf.extend(record + (None,) * (STRIDE - len(record)))
+        if not self._ringing:
+            self._ringing = True
+            self._bell.put(None)
+
+    def _control(self, *record: Any) -> None:
+        """Queue a start, flush or end record and wake the writer.
+
+        They have a list of their own, which the writer takes before the buffer: so
+        the batch it takes next holds every change queued before them, and the buffer
+        holds task changes and logs only (no scan for the rare kinds).
+        """
+        self._controls.append(record)
+        if record[0] is not _START:
+            self._urgent.set()
         if not self._ringing:
             self._ringing = True
             self._bell.put(None)
@@ -327,7 +347,7 @@ class StoreRecorder(RunHooks):
         if record.exc_info:
             message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
         self._emit(
-            _LOG,
+            LOG,
             task_slug,
             -1 if map_index is None else map_index,
             record.levelname,
@@ -350,8 +370,7 @@ class StoreRecorder(RunHooks):
         if thread is None or not thread.is_alive():
             return True
         done = threading.Event()
-        self._emit(_FLUSH, done)
-        self._urgent.set()
+        self._control(_FLUSH, done)
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -370,9 +389,7 @@ class StoreRecorder(RunHooks):
             self._finished = True
         self._watching.set()
         try:
-            self._emit(_END, state_name, message, time.time())
-            self._emit(_STOP)
-            self._urgent.set()
+            self._control(_END, state_name, message, time.time())
             self._thread.join()
         finally:
             logcapture.detach(self)
@@ -384,39 +401,47 @@ class StoreRecorder(RunHooks):
             )
 
     # -- the writer thread ---------------------------------------------------------------
-    def _writer(self) -> None:
-        writer = _Writer(self)
-        buf, ring = self._buf, self._bell.get
-        urgent = self._urgent
+    def _write_loop(self) -> None:
+        """The writer thread: take what the run queued and hand it to the sink.
+
+        It turns state objects into plain values, keeps results too big for a row in
+        files, writes the run's own row (start and end) and hands task changes and logs
+        to a sink: the writer process for a SQLite file, else rows written right here.
+        """
+        buf, controls = self._buf, self._controls
+        ring, urgent = self._bell.get, self._urgent
+        writer = _RunWriter(self)
         busy = False
         try:
             while True:
                 ring()
-                if busy:  # let streaming changes gather (see BATCH_SECONDS)
+                if busy and writer.gathers:  # let streaming changes gather (BATCH_SECONDS)
                     urgent.wait(BATCH_SECONDS)
                 urgent.clear()
                 self._ringing = False  # before taking: a record added after rings again
+                count = len(controls)  # controls first: see _control
+                taken = controls[:count]
+                del controls[:count]
                 end = len(buf)
-                busy = end >= BUSY_EVENTS * _STRIDE
+                busy = end >= BUSY_EVENTS * STRIDE
                 batch = buf[:end]
                 del buf[:end]
-                if writer.process(batch):
+                if writer.deliver(taken, batch):
                     break
         except BaseException as exc:  # never leave flow_run_finished waiting
             self.error = exc
             _log.exception("The run store writer for run %s stopped", self.flow_run_id)
-            while True:  # drain so waiters are released
+            while True:  # release every waiter until the end record comes
+                kinds = [record[0] for record in controls]
+                for record in controls:
+                    if record[0] is _FLUSH:
+                        record[1].set()
+                del controls[: len(kinds)]
+                del buf[:]
+                if _END in kinds:
+                    break
                 ring()
                 self._ringing = False
-                end = len(buf)
-                batch = buf[:end]
-                del buf[:end]
-                kinds = batch[::_STRIDE]
-                for i, kind in enumerate(kinds):
-                    if kind == _FLUSH:
-                        batch[i * _STRIDE + 1].set()
-                if _STOP in kinds:
-                    break
         finally:
             writer.close()
 
@@ -465,208 +490,146 @@ def _kind_id(cls: type[State]) -> int:
         return found
 
 
-_US, _RS = "\x1f", "\x1e"  # history separators (see history.py)
+def _kinds_table() -> list[tuple[str, bool, bool]]:
+    """The kinds as :class:`~lockgate.store._writer.TaskRows` reads them."""
+    return [(k.name, k.running, k.finished) for k in _KIND_LIST]
 
 
-class _Writer:
-    """The writer thread's state: pending rows and how to commit them."""
+WRITER_ENV = "LOCKGATE_STORE_WRITER"
+"""Environment variable: ``process`` (the default) writes a SQLite file's rows from a
+separate writer process, ``thread`` from a thread of the run's own process."""
+
+_WRITER_MODES = ("process", "thread")
+
+
+def writer_mode() -> str:
+    """The writer mode from :data:`WRITER_ENV` (default ``process``).
+
+    Raises:
+        StoreError: the variable holds something else.
+    """
+    mode = os.environ.get(WRITER_ENV, "").strip().lower() or "process"
+    if mode not in _WRITER_MODES:
+        raise StoreError(
+            f"{WRITER_ENV}={os.environ[WRITER_ENV]!r} is not a writer mode; "
+            "set it to 'process' (the default) or 'thread'."
+        )
+    return mode
+
+
+def _process_database(store: RunStore) -> str | None:
+    """The SQLite file a writer process may write to, or None (write from a thread)."""
+    if sys.platform == "win32":  # the writer process relies on select() and flock()
+        return None
+    return store.sqlite_file
+
+
+# Control records (see StoreRecorder._control): a start, a flush, the end.
+_START, _FLUSH, _END = "start", "flush", "end"
+
+
+class _RunWriter:
+    """The writer thread's state: the run's row, and the sink for task and log rows."""
 
     def __init__(self, recorder: StoreRecorder) -> None:
         self.recorder = recorder
         self.run_id = recorder.flow_run_id
         self.store = recorder.store
+        self.process = recorder._process
+        self.gathers = self.process is None  # a writer process gathers on its side
+        self.sink: _ThreadSink | _ProcessSink | None = None
         self.conn: Connection | None = None
-        self.transaction: Any = None
-        self.broken = False
-        self.seqs: dict[str, int] = {}
-        self.next_seq = 0
-        self.rows: dict[Any, tuple[Any, ...]] = {}
-        self.logs: list[tuple[Any, ...]] = []
-        self.start: tuple[Any, ...] | None = None
-        self.end: tuple[Any, ...] | None = None
-        dialect = self.store.engine.dialect
-        quote = dialect.identifier_preparer.quote
-        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        # Rows go in as multi-row INSERTs (one statement per chunk, not one per row):
-        # far less work per row, and SQLite drops the GIL once per statement, not per row.
-        self.max_params = _max_params(dialect.name)
-        table = quote("task_runs")
-        keep = ("flow_run_id", "task_slug", "map_index", "seq", "start_time", "history")
-        updates = [f"{quote(c)} = excluded.{quote(c)}" for c in _TASK_COLUMNS if c not in keep]
-        for column, expression in (
-            ("start_time", "COALESCE({old}, {new})"),
-            ("history", "{old} || {new}"),
-        ):
-            old, new = f"{table}.{quote(column)}", f"excluded.{quote(column)}"
-            updates.append(f"{quote(column)} = " + expression.format(old=old, new=new))
-        self.task_sql = (
-            _insert_head(quote, "task_runs", _TASK_COLUMNS),
-            " ON CONFLICT (flow_run_id, task_slug, map_index) DO UPDATE SET " + ", ".join(updates),
-            len(_TASK_COLUMNS),
-        )
-        self.log_sql = (_insert_head(quote, "logs", _LOG_COLUMNS), "", len(_LOG_COLUMNS))
 
-    def insert_rows(
-        self, conn: Connection, sql: tuple[str, str, int], rows: Sequence[Sequence[Any]]
-    ) -> None:
-        """INSERT ``rows``, :data:`_ROWS_PER_STATEMENT` per statement.
-
-        Multi-row statements cost far less per row than one statement per row, and
-        SQLite drops the GIL once per statement (so the run's own thread keeps going);
-        full chunks share one prepared statement through ``executemany``.
-        """
-        head, tail, width = sql
-        per = max(1, min(_ROWS_PER_STATEMENT, self.max_params // width))
-        group = "(" + ", ".join([self.mark] * width) + ")"
-        full = len(rows) - len(rows) % per
-        if full:
-            chunks = [
-                tuple([value for row in rows[start : start + per] for value in row])
-                for start in range(0, full, per)
-            ]
-            text = head + ", ".join([group] * per) + tail
-            if len(chunks) == 1:
-                conn.exec_driver_sql(text, chunks[0])
-            else:
-                conn.exec_driver_sql(text, chunks)
-        if full < len(rows):
-            rest = rows[full:]
-            params = tuple([value for row in rest for value in row])
-            conn.exec_driver_sql(head + ", ".join([group] * len(rest)) + tail, params)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except Exception:
-                _log.debug("closing the store connection failed", exc_info=True)
-            self.conn = None
-
-    # -- turning queue items into rows ---------------------------------------------------
-    def process(self, batch: list[Any]) -> bool:
-        """Apply a batch of queue items in one transaction; True when the writer should stop.
-
-        Task rows go to the database every :data:`_ROWS_PER_STATEMENT` rows within the
-        transaction, so only a few hundred are alive at a time (many live objects would
-        make the garbage collector run more often on the run's own thread).
-        """
-        stop = False
+    # -- one batch -----------------------------------------------------------------------
+    def deliver(self, controls: list[tuple[Any, ...]], batch: list[Any]) -> bool:
+        """Write the start, one batch, then the end; True once the run has ended."""
         flushes: list[threading.Event] = []
-        task_event = self.task_event
-        rows = self.rows
+        end = None
+        start = None
+        for record in controls:
+            if record[0] is _START:
+                start = record
+            elif record[0] is _FLUSH:
+                flushes.append(record[1])
+            else:
+                end = record
         try:
-            for i in range(0, len(batch), _STRIDE):
-                kind = batch[i]
-                if kind == _TASK:
-                    task_event(batch[i : i + _STRIDE])
-                    if len(rows) >= _ROWS_PER_STATEMENT:
-                        self.flush_rows()
-                elif kind == _LOG:
-                    self.logs.append((self.run_id, *batch[i + 1 : i + 7]))
-                elif kind == _START:
-                    self.start = tuple(batch[i : i + 5])
-                elif kind == _END:
-                    self.end = tuple(batch[i : i + 4])
-                elif kind == _FLUSH:
-                    flushes.append(batch[i + 1])
-                elif kind == _STOP:
-                    stop = True
-            self.commit()
+            if start is not None:
+                self.start(start)
+            if self.sink is not None:
+                extras = batch[STRIDE - 1 :: STRIDE]
+                if extras.count(None) != len(extras):
+                    for j, extra in enumerate(extras):
+                        if extra is not None:
+                            batch[j * STRIDE + STRIDE - 1] = self.plain(
+                                batch[j * STRIDE + 5], extra
+                            )
+                self.sink.write(batch, reply="stop" if end else "sync" if flushes else None)
         except Exception as exc:
-            self.rollback()
-            self.broken = True
+            self.fail(exc)
+        finally:
+            if end is not None:
+                self.end(end)
+            for done in flushes:
+                done.set()
+        return end is not None
+
+    def fail(self, exc: BaseException) -> None:
+        """Keep the first error; the run goes on, and later changes are not written."""
+        if self.recorder.error is None:
             self.recorder.error = exc
             _log.error(
                 "The run store could not record run %s (%s); the run goes on unrecorded.",
                 self.run_id,
                 exc,
             )
-        finally:
-            rows.clear()
-            self.logs.clear()
-            for done in flushes:
-                done.set()
-        return stop
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.close()
 
-    def task_event(self, item: list[Any]) -> None:
-        """Fold one state change into its task run's pending row (the hot path).
-
-        Rows are tuples of plain values (rebuilt per change): the garbage collector
-        stops tracking them, so recording does not make it scan the run's objects more.
-        """
-        _, slug, index, name, old_name, kind_id, message, run_count, ts, data, new = item
-        if slug is None:
-            slug = name
-        # Mapped children are keyed (slug, index); tasks by slug alone (no tuple to make).
-        key: Any = slug if index is None else (slug, index)
-        kind = _KIND_LIST[kind_id]
-        text = message
-        if text and (_US in text or _RS in text):
-            text = history.clean(text)
-        step = f"{ts!r}{_US}{old_name}{_US}{kind.name}{_US}{text or ''}{_RS}"
-        prev = self.rows.get(key)
-        if prev is None:
-            seq = self.seqs.get(slug)
-            if seq is None:
-                seq = self.seqs[slug] = self.next_seq
-                self.next_seq += 1
-            start = ts if kind.running else None
-            steps = step
-        else:
-            seq = prev[_SEQ]
-            start = prev[_START_T]
-            if start is None and kind.running:
-                start = ts
-            steps = prev[_HISTORY] + step
+    def plain(self, kind_id: int, extra: Any) -> tuple[Any, ...]:
+        """(five result/input fields, traceback, scheduled time) for a record's extra."""
+        if isinstance(extra, bytes):  # a result too big to keep inline
+            return (self.file_fields(extra, result=True), None, None)
+        kind, new = _KIND_LIST[kind_id], extra
         if kind.stores_result:
-            stored = self.result_fields(data, new)
+            stored = self.result_fields(new)
         elif kind.keeps_inputs and new.cached_inputs:
             stored = self.input_fields(new.cached_inputs)
         else:
-            stored = _NO_VALUES
+            stored = NO_VALUES
         trace = None
         if kind.failed and isinstance(new.result, BaseException):
             exc = new.result
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.rows[key] = (
-            self.run_id,
-            slug,
-            -1 if index is None else index,
-            seq,
-            name,
-            kind.name,
-            message,
-            run_count,
-            start,
-            ts if kind.finished else None,
-            new.start_time.timestamp() if kind.scheduled else None,
-            *stored,
-            trace,
-            steps,
-        )
+        scheduled = new.start_time.timestamp() if kind.scheduled else None
+        return (stored, trace, scheduled)
 
-    def result_fields(self, data: bytes | None, new: State | None) -> tuple[Any, ...]:
-        """(result location, handler, blob, inputs location, inputs blob) of a success."""
-        if data is not None:
-            if len(data) <= INLINE_LIMIT:
-                return (INLINE_LOCATION, INLINE_HANDLER_NAME, data, None, None)
-            directory = self.recorder.results_dir
-            path = write_file(directory, data)
-            handler = file_handler(directory)
-            return (path, qualified_name(handler), pickle.dumps(_safe(path, handler)), None, None)
-        stored = new._result if new is not None else None
+    def file_fields(self, data: bytes, *, result: bool) -> tuple[Any, ...]:
+        """Write ``data`` to a file; the five fields that point at it."""
+        directory = self.recorder.results_dir
+        path = write_file(directory, data)
+        handler = file_handler(directory)
+        blob = pickle.dumps(_safe(path, handler))
+        if result:
+            return (path, qualified_name(handler), blob, None, None)
+        return (None, None, None, path, blob)
+
+    def result_fields(self, new: State) -> tuple[Any, ...]:
+        """The fields of a success whose result the task's own handler stored."""
+        stored = new._result
         safe = getattr(stored, "safe_value", None) if stored is not None else None
         if safe is None:
-            return _NO_VALUES
+            return NO_VALUES
         try:
             blob = dumps(safe)
         except UnstorableResultError:
-            return _NO_VALUES
+            return NO_VALUES
         location = safe.value if isinstance(safe.value, str) else repr(safe.value)
         return (location, qualified_name(safe.result_handler), blob, None, None)
 
     def input_fields(self, inputs: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The same five fields for a state that keeps its inputs (Paused, Failed, ...)."""
+        """The fields of a state that keeps its inputs (Paused, Failed, ...)."""
         try:
             data = dumps(dict(inputs))
         except UnstorableResultError:
@@ -680,65 +643,28 @@ class _Writer:
             data = dumps(kept)
         if len(data) <= INLINE_LIMIT:
             return (None, None, None, INLINE_LOCATION, data)
-        directory = self.recorder.results_dir
-        path = write_file(directory, data)
-        return (None, None, None, path, pickle.dumps(_safe(path, file_handler(directory))))
+        return self.file_fields(data, result=False)
 
-    # -- committing ----------------------------------------------------------------------
+    # -- the run's own row ---------------------------------------------------------------
     def connection(self) -> Connection:
         if self.conn is None:
             self.conn = self.store.engine.connect()
         return self.conn
 
-    def begin(self) -> Connection:
-        """The connection, inside this batch's write transaction (begun on first use)."""
-        conn = self.connection()
-        if self.transaction is None:
-            self.transaction = write_transaction(conn)
-            self.transaction.__enter__()
-            if self.start is not None:
-                self.write_start(conn, self.start)
-                self.start = None
-        return conn
-
-    def flush_rows(self) -> None:
-        """Send the pending task rows (inside the open transaction)."""
-        if self.broken:
-            self.rows.clear()
-            return
-        conn = self.begin()
-        self.insert_rows(conn, self.task_sql, list(self.rows.values()))
-        self.rows.clear()
-
-    def commit(self) -> None:
-        """Write what is pending and commit the batch's transaction."""
-        if self.broken:
-            return
-        if self.transaction is None and not (self.start or self.rows or self.logs or self.end):
-            return
-        conn = self.begin()
-        if self.rows:
-            self.insert_rows(conn, self.task_sql, list(self.rows.values()))
-        if self.logs:
-            self.insert_rows(conn, self.log_sql, self.logs)
-        if self.end is not None:
-            self.write_end(conn, self.end)
-            self.end = None
-        transaction, self.transaction = self.transaction, None
-        assert transaction is not None
-        transaction.__exit__(None, None, None)
-
-    def rollback(self) -> None:
-        """Abandon the batch's transaction after an error (nothing of it is kept)."""
-        transaction, self.transaction = self.transaction, None
-        if transaction is not None:
-            try:
-                transaction.__exit__(RuntimeError, RuntimeError("rollback"), None)
-            except Exception:
-                _log.debug("rolling back the store transaction failed", exc_info=True)
-
-    def write_start(self, conn: Connection, item: tuple[Any, ...]) -> None:
+    def start(self, item: Sequence[Any]) -> None:
+        """Record the run as Running, then open the sink for its task rows."""
         _, flow, message, parameters, ts = item
+        with write_transaction(self.connection()) as conn:
+            seqs = self.write_start(conn, flow, message, parameters, ts)
+        if self.process is not None:
+            self.sink = _ProcessSink(self.process, seqs)
+        else:
+            self.sink = _ThreadSink(self.connection(), self.run_id, seqs)
+
+    def write_start(
+        self, conn: Connection, flow: Flow, message: str | None, parameters: str, ts: float
+    ) -> dict[str, int]:
+        """Insert (or, continuing, update) the run's row; the stored tasks' ``seq``."""
         recorder = self.recorder
         fr, tr = schema.flow_runs, schema.task_runs
         pid = os.getpid()
@@ -756,9 +682,6 @@ class _Writer:
                 .where(tr.c.flow_run_id == self.run_id)
                 .group_by(tr.c.task_slug)
             ).all()
-            for slug, seq in seqs:
-                self.seqs[slug] = seq
-            self.next_seq = max((s for _, s in seqs), default=-1) + 1
             values: dict[str, Any] = {
                 "state": "Running",
                 "message": message,
@@ -775,7 +698,7 @@ class _Writer:
             if recorder.executor is not None:
                 values["executor"] = recorder.executor
             conn.execute(fr.update().where(fr.c.id == self.run_id).values(**values))
-            return
+            return {slug: seq for slug, seq in seqs}
         digest = graph_hash(flow)
         flow_id = _flow_id(conn, flow.name, digest, recorder.source or "", ts)
         conn.execute(
@@ -796,40 +719,188 @@ class _Writer:
                 **process,
             )
         )
+        return {}
 
-    def write_end(self, conn: Connection, item: tuple[Any, ...]) -> None:
+    def end(self, item: Sequence[Any]) -> None:
+        """Record the run's final state (after its task rows are committed)."""
         _, state_name, message, ts = item
         fr = schema.flow_runs
-        conn.execute(
-            fr.update()
-            .where(fr.c.id == self.run_id)
-            .values(
-                state=state_name,
-                message=message,
-                end_time=None if state_name == "Running" else ts,
-                active=False,
-                # Ending with Paused tasks leaves the run Running: no transition.
-                history=fr.c.history
-                + (
-                    ""
-                    if state_name == "Running"
-                    else history.entry(ts, "Running", state_name, message)
-                ),
+        try:
+            with write_transaction(self.connection()) as conn:
+                conn.execute(
+                    fr.update()
+                    .where(fr.c.id == self.run_id)
+                    .values(
+                        state=state_name,
+                        message=message,
+                        end_time=None if state_name == "Running" else ts,
+                        active=False,
+                        # Ending with Paused tasks leaves the run Running: no transition.
+                        history=fr.c.history
+                        + (
+                            ""
+                            if state_name == "Running"
+                            else history.entry(ts, "Running", state_name, message)
+                        ),
+                    )
+                )
+        except Exception as exc:
+            self.fail(exc)
+
+    def close(self) -> None:
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.close()
+        elif self.process is not None:  # never got as far as the sink
+            self.process.stop()
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                _log.debug("closing the store connection failed", exc_info=True)
+            self.conn = None
+
+
+class _ThreadSink:
+    """Folds batches into rows and commits each batch from the writer thread.
+
+    Used for stores a writer process cannot write (PostgreSQL, an in-memory SQLite),
+    and with ``LOCKGATE_STORE_WRITER=thread``.
+    """
+
+    def __init__(self, conn: Connection, run_id: str, seqs: dict[str, int]) -> None:
+        self.conn = conn
+        self.rows = TaskRows(run_id, seqs, (INLINE_LOCATION, INLINE_HANDLER_NAME))
+        dialect = conn.dialect
+        self.options: dict[str, Any] = {
+            "mark": "?" if dialect.paramstyle == "qmark" else "%s",
+            "max_params": sqlite_max_params() if dialect.name == "sqlite" else 30_000,
+        }
+        self.task_sql = task_upsert()
+        self.log_sql = log_insert()
+
+    def write(self, batch: list[Any], *, reply: str | None) -> None:
+        """Fold ``batch`` and commit its rows (every batch is committed; see
+        :meth:`_ProcessSink.write` for ``reply``)."""
+        rows = self.rows
+        rows.kinds = _kinds_table()
+        execute = self.conn.exec_driver_sql
+        with write_transaction(self.conn):
+            # A few hundred rows at a time: many live rows would make the garbage
+            # collector run more often on the run's own thread.
+            for i in range(0, len(batch), _FOLD_RECORDS * STRIDE):
+                rows.add(batch[i : i + _FOLD_RECORDS * STRIDE])
+                insert_rows(execute, self.task_sql, rows.take_rows(), **self.options)
+            insert_rows(execute, self.log_sql, rows.take_logs(), **self.options)
+
+    def close(self) -> None:
+        """Nothing to release (the connection is the writer's)."""
+
+
+_FOLD_RECORDS = 400  # records folded per INSERT in the writer thread
+
+
+class _WriterProcess:
+    """A started writer process (:func:`lockgate.store._writer.main`) and its run lock.
+
+    Args:
+        database: the SQLite file.
+        run_id: the run it records.
+
+    Raises:
+        OSError: the run lock or the process could not be made.
+    """
+
+    def __init__(self, database: str, run_id: str) -> None:
+        self.database = database
+        self.run_id = run_id
+        # Locked before the process exists, inherited by it: see _writer's run lock.
+        self.lock = lock_run(database, run_id)
+        try:
+            self.popen = subprocess.Popen(
+                # -E -s -S: no environment, user site or site-packages: it needs the
+                # standard library only, and starts in a few tens of milliseconds.
+                [sys.executable, "-E", "-s", "-S", "-B", _writer_file.__file__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=(self.lock,),
             )
+        except OSError:
+            unlock_run(database, run_id, self.lock)
+            raise
+        assert self.popen.stdin is not None and self.popen.stdout is not None
+        self.inbox, self.outbox = self.popen.stdin, self.popen.stdout
+
+    def stop(self) -> None:
+        """Close the process's input (it commits what it has and ends), wait for it,
+        and end the run lock."""
+        for stream in (self.inbox, self.outbox):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            self.popen.wait(timeout=BUSY_TIMEOUT_MS / 1000 + 30)
+        except subprocess.TimeoutExpired:
+            _log.error("The store's writer process %s did not end; killing it.", self.popen.pid)
+            self.popen.kill()
+            self.popen.wait()
+        unlock_run(self.database, self.run_id, self.lock)
+
+
+class _ProcessSink:
+    """Sends batches to the writer process."""
+
+    def __init__(self, process: _WriterProcess, seqs: dict[str, int]) -> None:
+        self.process = process
+        self.send(
+            {
+                "database": process.database,
+                "run_id": process.run_id,
+                "seqs": seqs,
+                "inline": (INLINE_LOCATION, INLINE_HANDLER_NAME),
+                "busy_timeout_ms": BUSY_TIMEOUT_MS,
+                "lock": process.lock,
+            }
         )
 
+    def send(self, message: Any) -> None:
+        try:
+            send(self.process.inbox, message)
+        except OSError:  # BrokenPipeError: the process is gone
+            raise self.gone() from None
 
-def _insert_head(quote: Any, table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    def gone(self) -> StoreError:
+        return StoreError(
+            f"The store's writer process for {self.process.database} ended unexpectedly "
+            f"(exit code {self.process.popen.poll()}); changes it had not committed are "
+            "not recorded."
+        )
 
+    def write(self, batch: list[Any], *, reply: str | None) -> None:
+        """Send ``batch``.
 
-def _max_params(dialect_name: str) -> int:
-    """Bound parameters per statement: SQLite allows 32,766 since 3.32 (999 before)."""
-    if dialect_name == "sqlite":
-        import sqlite3
+        Args:
+            batch: records (TASK and LOG) with plain values only.
+            reply: ``"sync"``: wait until the process committed everything;
+                ``"stop"``: that, and the process ends; None: do not wait.
 
-        return 32_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-    return 30_000  # PostgreSQL's protocol allows 65,535
+        Raises:
+            StoreError: the process could not write, or it is gone.
+        """
+        self.send((_kinds_table(), batch, reply))
+        if reply is None:
+            return
+        try:
+            error = receive(self.process.outbox)
+        except (EOFError, OSError):
+            raise self.gone() from None
+        if error is not None:
+            raise StoreError(f"The store's writer process could not write: {error}")
+
+    def close(self) -> None:
+        """Wait for the process to end (see :meth:`_WriterProcess.stop`)."""
+        self.process.stop()
 
 
 def _safe(location: str, handler: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, Row
 
 from lockgate.store import _process, history, schema
+from lockgate.store._writer import wait_for_run_lock
 from lockgate.store.errors import SchemaTooNewError, StoreError, UnknownRunError
 from lockgate.store.paths import default_home, default_url
 from lockgate.store.records import (
@@ -438,6 +440,37 @@ class RunStore:
         return None if value is None else float(value)
 
     # -- crash handling ------------------------------------------------------------------
+    @property
+    def sqlite_file(self) -> str | None:
+        """The absolute path of this store's SQLite file; None for PostgreSQL, an
+        in-memory SQLite or a SQLite URI with options."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        if url.query:
+            return None
+        return os.path.abspath(url.database)
+
+    def wait_for_writer(self, run_id: str) -> None:
+        """Wait until no writer process is still committing run ``run_id``.
+
+        A run recorded in a SQLite file is written by a writer process of its own.
+        When the run's process dies (even by SIGKILL) that writer still commits what
+        it was sent, then ends, a few milliseconds later. ``resume`` and ``restart``
+        call this first so they see every change the run made; call it yourself before
+        reading a run you just killed. Returns at once when no writer holds the run
+        (and for other stores, which are written from the run's own process).
+
+        Args:
+            run_id: the run id or a unique prefix.
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        database = self.sqlite_file
+        if database is not None:
+            wait_for_run_lock(database, self.get_run(run_id).id)
+
     def mark_crashed(self, run_id: str) -> bool:
         """Persist ``"Crashed"`` for a run whose recording process died while Running.
 

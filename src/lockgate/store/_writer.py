@@ -1,0 +1,485 @@
+"""Turning a recorded run's state changes into rows, and the process that writes them.
+
+:class:`~lockgate.store.recorder.StoreRecorder` queues every state change as a flat
+record (see :data:`RECORD`). :class:`TaskRows` folds a batch of them into one
+``task_runs`` row per task run (so a task's Running and Success usually land in one row
+write) plus ``logs`` rows, and :func:`insert_rows` sends rows as multi-row INSERTs.
+
+For a SQLite file the folding and the writing happen in a separate process that runs
+this file as a script (:func:`main`): it works on the other CPU core and never takes
+the run's GIL, which a writer thread has to share with the run. That process must start
+fast, so this module imports the standard library only (no lockgate, no SQLAlchemy).
+Other stores (PostgreSQL, an in-memory SQLite) use :class:`TaskRows` in a writer thread.
+
+The wire between the recorder and the writer process is the process's stdin and stdout:
+each message is an 8-byte little-endian length and a pickle (see :func:`send` and
+:func:`receive`).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import sqlite3
+import struct
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+# Record kinds: the first value of each record in the recorder's buffer.
+TASK, LOG = 0, 1
+
+STRIDE = 11
+"""Values per record in the recorder's buffer (every record is padded to this)."""
+
+RECORD = (
+    "kind",  # TASK
+    "task_slug",  # None: use the task name
+    "map_index",  # None for a task that is not a mapped child
+    "task_name",
+    "old_state",  # the old state's class name
+    "kind_id",  # index into the kinds table: (state name, is Running, is Finished)
+    "message",
+    "run_count",
+    "timestamp",
+    "result_blob",  # pickled result small enough to keep inline, or None
+    "extra",  # None, or (five result/input fields, traceback, scheduled time)
+)
+"""The values of a TASK record, in order. A LOG record is ``(LOG, task_slug, map_index,
+level, logger, message, timestamp)``."""
+
+TASK_COLUMNS = (
+    "flow_run_id",
+    "task_slug",
+    "map_index",
+    "seq",
+    "task_name",
+    "state",
+    "message",
+    "run_count",
+    "start_time",
+    "end_time",
+    "scheduled_time",
+    "result_location",
+    "result_handler",
+    "result_blob",
+    "cached_inputs_location",
+    "cached_inputs_blob",
+    "traceback",
+    "history",
+)
+LOG_COLUMNS = ("flow_run_id", "task_slug", "map_index", "level", "logger", "message", "timestamp")
+NO_VALUES = (None, None, None, None, None)
+"""The five result and input fields (result location, handler, blob, inputs location,
+inputs blob) of a change that stores neither."""
+
+ROWS_PER_STATEMENT = 200
+# Positions in a task row that a later change of the same task run reads back.
+_SEQ = TASK_COLUMNS.index("seq")
+_START_T = TASK_COLUMNS.index("start_time")
+_HISTORY = TASK_COLUMNS.index("history")
+
+US, RS = "\x1f", "\x1e"
+"""The separators of a ``history`` column (see :mod:`lockgate.store.history`)."""
+
+
+def clean(message: str) -> str:
+    """``message`` with the history separator characters replaced by spaces."""
+    return message.replace(US, " ").replace(RS, " ")
+
+
+class TaskRows:
+    """The pending rows of one run, folded from its recorded changes.
+
+    Args:
+        run_id: the flow run's id.
+        seqs: the ``seq`` (first-seen order) of task slugs the store already holds for
+            this run (a resumed or restarted run), by slug.
+        inline: the (result location, result handler) of a result kept in its row.
+
+    Attributes:
+        rows: one task_runs row per task run changed since :meth:`take_rows`.
+        logs: logs rows added since :meth:`take_logs`.
+        kinds: ``(state name, is Running, is Finished)`` by kind id; the recorder sends
+            the current table with every batch.
+    """
+
+    def __init__(self, run_id: str, seqs: dict[str, int], inline: tuple[str, str]) -> None:
+        self.run_id = run_id
+        self.seqs = dict(seqs)
+        self.next_seq = max(seqs.values(), default=-1) + 1
+        self.inline = inline
+        self.rows: dict[Any, tuple[Any, ...]] = {}
+        self.logs: list[tuple[Any, ...]] = []
+        self.kinds: Sequence[tuple[str, bool, bool]] = ()
+
+    def add(self, batch: Sequence[Any]) -> None:
+        """Fold the TASK and LOG records of ``batch`` (other kinds are skipped)."""
+        task = self.task_change
+        for i in range(0, len(batch), STRIDE):
+            kind = batch[i]
+            if kind == TASK:
+                task(batch[i : i + STRIDE])
+            elif kind == LOG:
+                self.logs.append((self.run_id, *batch[i + 1 : i + 7]))
+
+    def task_change(self, item: Sequence[Any]) -> None:
+        """Fold one state change into its task run's pending row (the hot path)."""
+        _, slug, index, name, old_name, kind_id, message, run_count, ts, data, extra = item
+        if slug is None:
+            slug = name
+        # Mapped children are keyed (slug, index); tasks by slug alone (no tuple to make).
+        key: Any = slug if index is None else (slug, index)
+        state, running, finished = self.kinds[kind_id]
+        text = message
+        if text and (US in text or RS in text):
+            text = clean(text)
+        step = f"{ts!r}{US}{old_name}{US}{state}{US}{text or ''}{RS}"
+        prev = self.rows.get(key)
+        if prev is None:
+            seq = self.seqs.get(slug)
+            if seq is None:
+                seq = self.seqs[slug] = self.next_seq
+                self.next_seq += 1
+            start = ts if running else None
+            steps = step
+        else:
+            seq = prev[_SEQ]
+            start = prev[_START_T]
+            if start is None and running:
+                start = ts
+            steps = prev[_HISTORY] + step
+        if extra is not None:
+            stored, trace, scheduled = extra
+        else:
+            stored = NO_VALUES if data is None else (*self.inline, data, None, None)
+            trace = scheduled = None
+        self.rows[key] = (
+            self.run_id,
+            slug,
+            -1 if index is None else index,
+            seq,
+            name,
+            state,
+            message,
+            run_count,
+            start,
+            ts if finished else None,
+            scheduled,
+            *stored,
+            trace,
+            steps,
+        )
+
+    def take_rows(self) -> list[tuple[Any, ...]]:
+        """The pending task rows (and forget them)."""
+        rows = list(self.rows.values())
+        self.rows.clear()
+        return rows
+
+    def take_logs(self) -> list[tuple[Any, ...]]:
+        """The pending log rows (and forget them)."""
+        logs, self.logs = self.logs, []
+        return logs
+
+
+# -- SQL -----------------------------------------------------------------------------------
+Execute = Callable[[str, Any], object]
+"""``execute(sql, params)``: one statement for a tuple of parameters, executemany for a
+list of tuples."""
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def _insert_head(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {_quote(table)} ({', '.join(_quote(c) for c in columns)}) VALUES "
+
+
+def task_upsert() -> tuple[str, str, int]:
+    """The (head, tail, width) of the task_runs upsert, for :func:`insert_rows`.
+
+    A later change of a task run keeps its first ``seq`` and start time and appends to
+    its history; the other columns take the new values.
+    """
+    keep = ("flow_run_id", "task_slug", "map_index", "seq", "start_time", "history")
+    table = _quote("task_runs")
+    updates = [f"{_quote(c)} = excluded.{_quote(c)}" for c in TASK_COLUMNS if c not in keep]
+    start, history = _quote("start_time"), _quote("history")
+    updates.append(f"{start} = COALESCE({table}.{start}, excluded.{start})")
+    updates.append(f"{history} = {table}.{history} || excluded.{history}")
+    tail = " ON CONFLICT (flow_run_id, task_slug, map_index) DO UPDATE SET " + ", ".join(updates)
+    return (_insert_head("task_runs", TASK_COLUMNS), tail, len(TASK_COLUMNS))
+
+
+def log_insert() -> tuple[str, str, int]:
+    """The (head, tail, width) of the logs insert, for :func:`insert_rows`."""
+    return (_insert_head("logs", LOG_COLUMNS), "", len(LOG_COLUMNS))
+
+
+def insert_rows(
+    execute: Execute,
+    sql: tuple[str, str, int],
+    rows: Sequence[Sequence[Any]],
+    *,
+    mark: str,
+    max_params: int,
+) -> None:
+    """INSERT ``rows``, :data:`ROWS_PER_STATEMENT` per statement.
+
+    Multi-row statements cost far less per row than one statement per row (and SQLite
+    drops the GIL once per statement, not per row); full chunks share one prepared
+    statement through executemany.
+
+    Args:
+        execute: runs one statement (see :data:`Execute`).
+        sql: (head, tail, width) from :func:`task_upsert` or :func:`log_insert`.
+        rows: the rows, each ``width`` values.
+        mark: the driver's parameter marker (``?`` or ``%s``).
+        max_params: the most bound parameters one statement may have.
+    """
+    head, tail, width = sql
+    per = max(1, min(ROWS_PER_STATEMENT, max_params // width))
+    group = "(" + ", ".join([mark] * width) + ")"
+    full = len(rows) - len(rows) % per
+    if full:
+        chunks = [
+            tuple([value for row in rows[start : start + per] for value in row])
+            for start in range(0, full, per)
+        ]
+        text = head + ", ".join([group] * per) + tail
+        execute(text, chunks[0] if len(chunks) == 1 else chunks)
+    if full < len(rows):
+        rest = rows[full:]
+        params = tuple([value for row in rest for value in row])
+        execute(head + ", ".join([group] * len(rest)) + tail, params)
+
+
+def sqlite_max_params() -> int:
+    """Bound parameters per statement: SQLite allows 32,766 since 3.32 (999 before)."""
+    return 32_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+# -- the wire ------------------------------------------------------------------------------
+_HEADER = struct.Struct("<Q")
+
+
+def send(stream: IO[bytes], message: Any) -> None:
+    """Write one message (length and pickle) to ``stream`` and flush it."""
+    payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def receive(stream: IO[bytes]) -> Any:
+    """Read one message from ``stream``.
+
+    Raises:
+        EOFError: the other side closed the stream (before or inside a message).
+    """
+    (size,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
+    return pickle.loads(_read_exactly(stream, size))
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    # An unbuffered stream returns what the pipe holds, which may be less than asked.
+    data = stream.read(size)
+    if len(data) == size:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = stream.read(size - got)
+        if not more:
+            raise EOFError("the stream ended")
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+# -- the run lock ----------------------------------------------------------------------------
+# A run's writer process may outlive the run's own process (a SIGKILLed run leaves it
+# committing what it was sent). Its run lock tells restart and resume when it is done:
+# a file per run next to the database, locked (flock) by the recording process before
+# it starts the writer process, which inherits the lock: it is released when both have
+# closed it, i.e. when both have ended, however they ended.
+
+
+def run_lock_path(database: str, run_id: str) -> str:
+    """The lock file of run ``run_id`` in the SQLite file ``database``."""
+    return os.path.join(f"{database}-lockgate", f"{run_id}.lock")
+
+
+def lock_run(database: str, run_id: str) -> int:
+    """Create and lock the run's lock file (exclusively); its file descriptor.
+
+    Raises:
+        OSError: the file cannot be created or locked.
+    """
+    import fcntl
+
+    path = run_lock_path(database, run_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def unlock_run(database: str, run_id: str, fd: int) -> None:
+    """Remove the run's lock file and close ``fd`` (the lock ends with the last holder)."""
+    try:
+        os.unlink(run_lock_path(database, run_id))
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def wait_for_run_lock(database: str, run_id: str) -> None:
+    """Return once no process holds the run's lock (at once when there is none)."""
+    import fcntl
+
+    try:
+        fd = os.open(run_lock_path(database, run_id), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
+
+
+# -- the writer process --------------------------------------------------------------------
+COMMIT_SECONDS = 0.05
+"""While batches keep arriving, the writer process commits at least this often (and
+whenever no batch is waiting): a crash of the run loses at most what it had not sent."""
+
+
+class _Process:
+    """The writer process's state: one connection, one open transaction at a time."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.rows = TaskRows(config["run_id"], config["seqs"], config["inline"])
+        self.database = config["database"]
+        self.lock: int | None = config["lock"]  # inherited: see "the run lock" above
+        self.db = sqlite3.connect(self.database, isolation_level=None)
+        self.db.execute(f"PRAGMA busy_timeout = {int(config['busy_timeout_ms'])}")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.task_sql = task_upsert()
+        self.log_sql = log_insert()
+        self.max_params = sqlite_max_params()
+        self.began: float | None = None  # when the open transaction began
+        self.error: str | None = None
+
+    def execute(self, sql: str, params: Any) -> None:
+        if isinstance(params, list):
+            self.db.executemany(sql, params)
+        else:
+            self.db.execute(sql, params)
+
+    def write(self) -> None:
+        """Send the pending rows inside the open transaction (beginning it if needed)."""
+        rows, logs = self.rows.take_rows(), self.rows.take_logs()
+        if self.error is not None or not (rows or logs):
+            return
+        try:
+            if self.began is None:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.began = time.monotonic()
+            if rows:
+                insert_rows(self.execute, self.task_sql, rows, mark="?", max_params=self.max_params)
+            if logs:
+                insert_rows(self.execute, self.log_sql, logs, mark="?", max_params=self.max_params)
+        except sqlite3.Error as exc:
+            self.fail(exc)
+
+    def commit(self) -> None:
+        self.write()
+        if self.began is not None and self.error is None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.fail(exc)
+        self.began = None
+
+    def fail(self, exc: BaseException) -> None:
+        """Keep the first error and drop the open transaction (nothing of it is kept)."""
+        self.error = f"{type(exc).__name__}: {exc}"
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        self.began = None
+
+
+def main() -> None:
+    """The writer process: fold and write batches until told to stop or the run is gone.
+
+    The first message is the configuration (``database``, ``run_id``, ``seqs``,
+    ``inline``, ``busy_timeout_ms``, ``lock``: the inherited run lock's descriptor, or
+    None); each next one is ``(kinds, batch, reply)``. With
+    ``reply`` set, everything so far is committed and the first error (or None) is sent
+    back; ``reply == "stop"`` also ends the process. End of input (the recording process
+    died, even by SIGKILL) commits what arrived and ends.
+    """
+    # Ctrl-C and a terminal's SIGTERM reach the whole process group: the run decides
+    # when recording ends, and this process commits what it was sent either way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Unbuffered input, so select() tells exactly whether another batch is waiting.
+    inbox: IO[bytes] = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)
+    outbox = sys.stdout.buffer
+    process: _Process | None = None
+    error: str | None = None
+    try:
+        process = _Process(receive(inbox))
+    except EOFError:
+        return
+    except sqlite3.Error as exc:  # cannot open the store: say so at the first reply
+        error = f"{type(exc).__name__}: {exc}"
+    while True:
+        try:
+            kinds, batch, reply = receive(inbox)
+        except EOFError:
+            break
+        if process is None:
+            if reply is not None:
+                send(outbox, error)
+                if reply == "stop":
+                    return
+            continue
+        process.rows.kinds = kinds
+        process.rows.add(batch)
+        if len(process.rows.rows) >= ROWS_PER_STATEMENT:
+            process.write()  # a few hundred rows at a time keeps memory flat
+        waiting = bool(select.select([inbox], [], [], 0)[0])
+        began = process.began
+        if (
+            reply is not None
+            or not waiting
+            or (began is not None and time.monotonic() - began >= COMMIT_SECONDS)
+        ):
+            process.commit()
+        if reply is not None:
+            send(outbox, process.error)
+            if reply == "stop":
+                break
+    if process is not None:
+        process.commit()
+        process.db.close()
+        if process.lock is not None:
+            unlock_run(process.database, process.rows.run_id, process.lock)
+    # Nothing is left to clean up: skip the interpreter's teardown, so the recording
+    # process that waits for this one is not kept waiting.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
