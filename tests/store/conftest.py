@@ -1,8 +1,9 @@
 """Fixtures of the run store tests: a store URL per backend, and a real PostgreSQL server.
 
-``store_url`` is parametrized over ``sqlite`` (a fresh file per test) and
-``postgresql`` (a fresh schema per test in a server this session starts on loopback,
-from the Debian ``postgresql`` binaries). When the server cannot be started, the
+``store_url`` is parametrized over ``sqlite`` (a fresh file per test, written by a
+writer process), ``sqlite-thread`` (the same, written from a thread of the run's
+process: ``LOCKGATE_STORE_WRITER=thread``) and ``postgresql`` (a fresh schema per test
+in a server this session starts on loopback, from the Debian ``postgresql`` binaries). When the server cannot be started, the
 PostgreSQL parameters are skipped with the reason; they never pass silently.
 """
 
@@ -19,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _pg_server import PostgresServer, bindir, reset, start, stop
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", "sqlite-thread", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -45,14 +46,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The store backend of this test: ``sqlite`` or ``postgresql``."""
+    """The store backend of this test: ``sqlite``, ``sqlite-thread`` or ``postgresql``."""
     return str(request.param)
 
 
 @pytest.fixture
-def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+def store_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """An empty store URL: a fresh SQLite file, or a freshly emptied PostgreSQL schema."""
-    if backend == "sqlite":
+    if backend.startswith("sqlite"):
+        if backend == "sqlite-thread":
+            monkeypatch.setenv("LOCKGATE_STORE_WRITER", "thread")
         return f"sqlite:///{tmp_path / 'db' / 'store.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     reset(server)

@@ -106,13 +106,14 @@ def test_a_run_killed_with_sigkill_reads_as_crashed_with_finished_tasks_intact(
     child.communicate(timeout=TIMEOUT)  # reap it: a zombie would still look alive
     assert child.returncode == -signal.SIGKILL
 
-    if backend == "sqlite":
+    if backend.startswith("sqlite"):
         engine = sa.create_engine(store_url)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         engine.dispose()
 
     with RunStore.open(store_url, home=home) as store:
+        store.wait_for_writer(run_id)  # a killed run's writer process commits, then ends
         run = store.get_run(run_id)
         assert run.state == CRASHED and run.active is False
         assert [r.id for r in store.list_runs(state="Crashed")] == [run_id]

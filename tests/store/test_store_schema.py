@@ -44,7 +44,7 @@ def test_a_fresh_store_is_created_at_head(store_url: str, home: Path, backend: s
         names = set(sa.inspect(store.engine).get_table_names())
         assert {"flows", "flow_runs", "task_runs", "logs", "alembic_version"} <= names
         assert store.results_dir == home / "results"
-        if backend == "sqlite":
+        if backend.startswith("sqlite"):
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,12 @@ class Flow:
         self._reference_tasks: set[Task] = set()
         self._sorted: tuple[Task, ...] | None = None
         self._context_blocks: list[Any] = []
+        # The graph's shape by insertion position, kept up as tasks and edges are added
+        # (while they are at hand): the store hashes it at the start of every recorded
+        # run (lockgate.store.graph), and walking 10,000s of edges then costs more.
+        self._positions: dict[Task, int] = {}
+        self._edge_ends = array("q")  # (upstream, downstream, mapped) per edge
+        self._edge_keys: list[str] = []  # the key per edge, "" for none
 
         for t in tasks or ():
             self.add_task(t)
@@ -272,6 +279,7 @@ class Flow:
             self._slugs[task.slug] = task
         if isinstance(task, Parameter):
             self._parameters[task.name] = task
+        self._positions[task] = len(self._tasks)
         self._tasks[task] = None
         self._changed()
         return task
@@ -315,6 +323,9 @@ class Flow:
         self.add_task(downstream_task)
         self._check_no_cycle(upstream_task, downstream_task)
         self._edges[edge] = None
+        positions = self._positions
+        self._edge_ends.extend((positions[upstream_task], positions[downstream_task], mapped))
+        self._edge_keys.append(key or "")
         self._edges_to.setdefault(downstream_task, []).append(edge)
         self._edges_from.setdefault(upstream_task, []).append(edge)
         if key is not None:
@@ -435,6 +446,8 @@ class Flow:
             down = new if e.downstream_task is old else e.downstream_task
             staged.add_edge(up, down, key=e.key, mapped=e.mapped)
         self._tasks, self._edges = staged._tasks, staged._edges
+        self._positions, self._edge_ends = staged._positions, staged._edge_ends
+        self._edge_keys = staged._edge_keys
         self._edges_to, self._edges_from = staged._edges_to, staged._edges_from
         self._slugs, self._parameters = staged._slugs, staged._parameters
         self._keys, self.constants = staged._keys, staged.constants

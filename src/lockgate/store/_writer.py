@@ -306,8 +306,9 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 # A run's writer process may outlive the run's own process (a SIGKILLed run leaves it
 # committing what it was sent). Its run lock tells restart and resume when it is done:
 # a file per run next to the database, locked (flock) by the recording process before
-# it starts the writer process, which inherits the lock: it is released when both have
-# closed it, i.e. when both have ended, however they ended.
+# it starts the writer process. The writer inherits the locked descriptor and the
+# recording process closes its own copy, so the lock lasts exactly as long as the writer
+# process, however it ends (and processes the run forks later do not hold it).
 
 
 def run_lock_path(database: str, run_id: str) -> str:
@@ -334,19 +335,26 @@ def lock_run(database: str, run_id: str) -> int:
     return fd
 
 
-def unlock_run(database: str, run_id: str, fd: int) -> None:
-    """Remove the run's lock file and close ``fd`` (the lock ends with the last holder)."""
+def remove_run_lock(database: str, run_id: str) -> None:
+    """Remove the run's lock file, if it is there."""
     try:
         os.unlink(run_lock_path(database, run_id))
     except OSError:
         pass
+
+
+def unlock_run(database: str, run_id: str, fd: int) -> None:
+    """Remove the run's lock file and close ``fd`` (the lock ends with the last holder)."""
+    remove_run_lock(database, run_id)
     os.close(fd)
 
 
 def wait_for_run_lock(database: str, run_id: str) -> None:
     """Return once no process holds the run's lock (at once when there is none)."""
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): runs there have no writer process
+        return
     try:
         fd = os.open(run_lock_path(database, run_id), os.O_RDONLY)
     except OSError:
@@ -377,7 +385,6 @@ class _Process:
         self.task_sql = task_upsert()
         self.log_sql = log_insert()
         self.max_params = sqlite_max_params()
-        self.began: float | None = None  # when the open transaction began
         self.error: str | None = None
 
     def execute(self, sql: str, params: Any) -> None:
@@ -392,9 +399,8 @@ class _Process:
         if self.error is not None or not (rows or logs):
             return
         try:
-            if self.began is None:
+            if not self.db.in_transaction:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.began = time.monotonic()
             if rows:
                 insert_rows(self.execute, self.task_sql, rows, mark="?", max_params=self.max_params)
             if logs:
@@ -404,19 +410,17 @@ class _Process:
 
     def commit(self) -> None:
         self.write()
-        if self.began is not None and self.error is None:
+        if self.db.in_transaction and self.error is None:
             try:
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self.fail(exc)
-        self.began = None
 
     def fail(self, exc: BaseException) -> None:
         """Keep the first error and drop the open transaction (nothing of it is kept)."""
         self.error = f"{type(exc).__name__}: {exc}"
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
-        self.began = None
 
 
 def main() -> None:
@@ -444,6 +448,7 @@ def main() -> None:
         return
     except sqlite3.Error as exc:  # cannot open the store: say so at the first reply
         error = f"{type(exc).__name__}: {exc}"
+    pending_since: float | None = None  # when the oldest uncommitted batch arrived
     while True:
         try:
             kinds, batch, reply = receive(inbox)
@@ -455,18 +460,20 @@ def main() -> None:
                 if reply == "stop":
                     return
             continue
-        process.rows.kinds = kinds
-        process.rows.add(batch)
-        if len(process.rows.rows) >= ROWS_PER_STATEMENT:
+        rows = process.rows
+        rows.kinds = kinds
+        rows.add(batch)
+        if pending_since is None:
+            pending_since = time.monotonic()
+        if len(rows.rows) + len(rows.logs) >= ROWS_PER_STATEMENT:
             process.write()  # a few hundred rows at a time keeps memory flat
-        waiting = bool(select.select([inbox], [], [], 0)[0])
-        began = process.began
         if (
             reply is not None
-            or not waiting
-            or (began is not None and time.monotonic() - began >= COMMIT_SECONDS)
+            or not select.select([inbox], [], [], 0)[0]  # no next batch waiting
+            or time.monotonic() - pending_since >= COMMIT_SECONDS
         ):
             process.commit()
+            pending_since = None
         if reply is not None:
             send(outbox, process.error)
             if reply == "stop":

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from array import array
-from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,28 +30,13 @@ def graph_hash(flow: Flow) -> str:
         64 hex digits (SHA-256).
     """
     slugs = flow.slugs()
-    tasks = list(slugs)
-    # Whole-list operations (map, zip, join, array slices) instead of a loop per task
-    # and per edge: this runs on the run's thread when a recorded run starts.
-    classes = list(map(type, tasks))
+    classes = list(map(type, slugs))
     class_names = {c: f"{c.__module__}.{c.__qualname__}" for c in dict.fromkeys(classes)}
     described = map("\x1f".join, zip(slugs.values(), map(class_names.__getitem__, classes)))
-    position = dict(zip(tasks, range(len(tasks)))).__getitem__
-    edges = list(flow._edges)
-    # Edges as (upstream, downstream, mapped) positions in 64-bit ints, and keys.
-    ends = array("q", bytes(8 * 3 * len(edges)))
-    ends[0::3] = array("q", map(position, map(_UPSTREAM, edges)))
-    ends[1::3] = array("q", map(position, map(_DOWNSTREAM, edges)))
-    ends[2::3] = array("q", map(_MAPPED, edges))
-    keys = [key or "" for key in map(_KEY, edges)]
     digest = hashlib.sha256("\n".join([flow.name, *described]).encode())
     digest.update(b"\x00")
-    digest.update(ends.tobytes())
-    digest.update("\x1f".join(keys).encode())
+    # Edges as (upstream, downstream, mapped) task positions in 64-bit ints, then their
+    # keys: the flow keeps both up to date as edges are added.
+    digest.update(flow._edge_ends.tobytes())
+    digest.update("\x1f".join(flow._edge_keys).encode())
     return digest.hexdigest()
-
-
-_UPSTREAM = attrgetter("upstream_task")
-_DOWNSTREAM = attrgetter("downstream_task")
-_MAPPED = attrgetter("mapped")
-_KEY = attrgetter("key")

@@ -58,6 +58,7 @@ from lockgate.store._writer import (
     lock_run,
     log_insert,
     receive,
+    remove_run_lock,
     send,
     sqlite_max_params,
     task_upsert,
@@ -143,7 +144,7 @@ class StoreRecorder(RunHooks):
         # would keep thousands of new container objects alive while the writer lags
         # behind, and make the garbage collector run more often on the run's thread.
         self._buf: list[Any] = []
-        self._controls: list[tuple[Any, ...]] = []  # start, flush and end (see _control)
+        self._controls: list[tuple[Any, ...]] = []  # flush and end (see _control)
         self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._ringing = False
         self._urgent = threading.Event()  # a flush or the end is waiting: commit now
@@ -174,7 +175,10 @@ class StoreRecorder(RunHooks):
 
     # -- RunHooks ------------------------------------------------------------------------
     def flow_run_started(self, flow: Flow, state: State, context: dict[str, Any]) -> None:
-        """Start the writer thread (and process) and record the run as Running.
+        """Record the run as Running and start the writer thread (and process).
+
+        The run's row is committed before this returns, so a run shows in the store
+        (``lockgate runs``) before any of its tasks starts.
 
         Raises:
             RuntimeError: the recorder already recorded a run.
@@ -189,17 +193,24 @@ class StoreRecorder(RunHooks):
                     self._process = _WriterProcess(database, self.flow_run_id)
                 except OSError as exc:
                     _log.warning("No store writer process (%s); writing from a thread.", exc)
+            writer = _RunWriter(self)
             self._thread = threading.Thread(
-                target=self._write_loop, name=f"lockgate-store-{self.flow_run_id[:8]}", daemon=True
+                target=self._write_loop,
+                args=(writer,),
+                name=f"lockgate-store-{self.flow_run_id[:8]}",
+                daemon=True,
             )
-            self._thread.start()
             threading.Thread(
                 target=self._watch_for_cancel,
                 args=(time.time(),),
                 name=f"lockgate-cancel-{self.flow_run_id[:8]}",
                 daemon=True,
             ).start()
-        self._control(_START, flow, state.message, _parameters_json(context), time.time())
+        try:
+            writer.start(flow, state.message, _parameters_json(context), time.time())
+        except Exception as exc:  # the run goes on unrecorded
+            writer.fail(exc)
+        self._thread.start()
         logcapture.attach(self)
 
     def _watch_for_cancel(self, since: float) -> None:
@@ -265,15 +276,14 @@ class StoreRecorder(RunHooks):
             self._bell.put(None)
 
     def _control(self, *record: Any) -> None:
-        """Queue a start, flush or end record and wake the writer.
+        """Queue a flush or end record and wake the writer.
 
         They have a list of their own, which the writer takes before the buffer: so
         the batch it takes next holds every change queued before them, and the buffer
         holds task changes and logs only (no scan for the rare kinds).
         """
         self._controls.append(record)
-        if record[0] is not _START:
-            self._urgent.set()
+        self._urgent.set()
         if not self._ringing:
             self._ringing = True
             self._bell.put(None)
@@ -401,17 +411,16 @@ class StoreRecorder(RunHooks):
             )
 
     # -- the writer thread ---------------------------------------------------------------
-    def _write_loop(self) -> None:
+    def _write_loop(self, writer: _RunWriter) -> None:
         """The writer thread: take what the run queued and hand it to the sink.
 
         It turns state objects into plain values, keeps results too big for a row in
-        files, writes the run's own row (start and end) and hands task changes and logs
-        to a sink: the writer process for a SQLite file, else rows written right here.
+        files, hands task changes and logs to a sink (the writer process for a SQLite
+        file, else rows written right here) and at last writes the run's end.
         """
         buf, controls = self._buf, self._controls
         ring, urgent = self._bell.get, self._urgent
-        writer = _RunWriter(self)
-        busy = False
+        busy = ended = False
         try:
             while True:
                 ring()
@@ -426,12 +435,13 @@ class StoreRecorder(RunHooks):
                 busy = end >= BUSY_EVENTS * STRIDE
                 batch = buf[:end]
                 del buf[:end]
+                ended = any(record[0] is _END for record in taken)
                 if writer.deliver(taken, batch):
                     break
         except BaseException as exc:  # never leave flow_run_finished waiting
             self.error = exc
             _log.exception("The run store writer for run %s stopped", self.flow_run_id)
-            while True:  # release every waiter until the end record comes
+            while not ended:  # release every waiter until the end record comes
                 kinds = [record[0] for record in controls]
                 for record in controls:
                     if record[0] is _FLUSH:
@@ -519,13 +529,13 @@ def writer_mode() -> str:
 
 def _process_database(store: RunStore) -> str | None:
     """The SQLite file a writer process may write to, or None (write from a thread)."""
-    if sys.platform == "win32":  # the writer process relies on select() and flock()
-        return None
+    if sys.platform == "win32" or not sys.executable:  # it needs select(), flock()
+        return None  # and a Python to start
     return store.sqlite_file
 
 
-# Control records (see StoreRecorder._control): a start, a flush, the end.
-_START, _FLUSH, _END = "start", "flush", "end"
+# Control records (see StoreRecorder._control): a flush, the end.
+_FLUSH, _END = "flush", "end"
 
 
 class _RunWriter:
@@ -542,20 +552,15 @@ class _RunWriter:
 
     # -- one batch -----------------------------------------------------------------------
     def deliver(self, controls: list[tuple[Any, ...]], batch: list[Any]) -> bool:
-        """Write the start, one batch, then the end; True once the run has ended."""
+        """Write one batch, then the end if it came; True once the run has ended."""
         flushes: list[threading.Event] = []
         end = None
-        start = None
         for record in controls:
-            if record[0] is _START:
-                start = record
-            elif record[0] is _FLUSH:
+            if record[0] is _FLUSH:
                 flushes.append(record[1])
             else:
                 end = record
         try:
-            if start is not None:
-                self.start(start)
             if self.sink is not None:
                 extras = batch[STRIDE - 1 :: STRIDE]
                 if extras.count(None) != len(extras):
@@ -564,7 +569,9 @@ class _RunWriter:
                             batch[j * STRIDE + STRIDE - 1] = self.plain(
                                 batch[j * STRIDE + 5], extra
                             )
-                self.sink.write(batch, reply="stop" if end else "sync" if flushes else None)
+                reply = "stop" if end else "sync" if flushes else None
+                if batch or reply:
+                    self.sink.write(batch, reply=reply)
         except Exception as exc:
             self.fail(exc)
         finally:
@@ -651,9 +658,8 @@ class _RunWriter:
             self.conn = self.store.engine.connect()
         return self.conn
 
-    def start(self, item: Sequence[Any]) -> None:
+    def start(self, flow: Flow, message: str | None, parameters: str, ts: float) -> None:
         """Record the run as Running, then open the sink for its task rows."""
-        _, flow, message, parameters, ts = item
         with write_transaction(self.connection()) as conn:
             seqs = self.write_start(conn, flow, message, parameters, ts)
         if self.process is not None:
@@ -782,6 +788,8 @@ class _ThreadSink:
     def write(self, batch: list[Any], *, reply: str | None) -> None:
         """Fold ``batch`` and commit its rows (every batch is committed; see
         :meth:`_ProcessSink.write` for ``reply``)."""
+        if not batch:
+            return
         rows = self.rows
         rows.kinds = _kinds_table()
         execute = self.conn.exec_driver_sql
@@ -815,7 +823,7 @@ class _WriterProcess:
         self.database = database
         self.run_id = run_id
         # Locked before the process exists, inherited by it: see _writer's run lock.
-        self.lock = lock_run(database, run_id)
+        lock = lock_run(database, run_id)
         try:
             self.popen = subprocess.Popen(
                 # -E -s -S: no environment, user site or site-packages: it needs the
@@ -823,11 +831,14 @@ class _WriterProcess:
                 [sys.executable, "-E", "-s", "-S", "-B", _writer_file.__file__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                pass_fds=(self.lock,),
+                pass_fds=(lock,),
             )
         except OSError:
-            unlock_run(database, run_id, self.lock)
+            unlock_run(database, run_id, lock)
             raise
+        os.close(lock)  # the writer process holds the lock now
+        self.lock = lock
+        """The lock's descriptor number in the writer process."""
         assert self.popen.stdin is not None and self.popen.stdout is not None
         self.inbox, self.outbox = self.popen.stdin, self.popen.stdout
 
@@ -845,7 +856,7 @@ class _WriterProcess:
             _log.error("The store's writer process %s did not end; killing it.", self.popen.pid)
             self.popen.kill()
             self.popen.wait()
-        unlock_run(self.database, self.run_id, self.lock)
+        remove_run_lock(self.database, self.run_id)  # the process's own job, unless killed
 
 
 class _ProcessSink:
