@@ -1,12 +1,13 @@
 """StoreRecorder: records a flow run in a :class:`~lockgate.store.RunStore`.
 
-The recorder is a :class:`~lockgate.engine.hooks.RunHooks` subscriber. On the task's
-path it only appends a few values to a buffer (one ``list.extend``). A writer thread
-takes what accumulated (so batches grow by themselves while it works), writes the run's
-own row, and hands the task changes and logs on: for a SQLite file to a writer process
-(:mod:`lockgate.store._writer`), which folds them into rows and commits them on another
-CPU core without taking the run's GIL; for other stores it writes them itself. The last
-batch is committed before ``flow_run_finished`` returns. A crash (even SIGKILL) loses at
+The recorder is a :class:`~lockgate.engine.hooks.RunHooks` subscriber. The run's row is
+committed when the run starts, before any task runs. After that, on the task's path it
+only appends a few values to a buffer (one ``list.extend``). A writer thread takes what
+accumulated (so batches grow by themselves while it works) and hands the task changes
+and logs on: for a SQLite file to a writer process (:mod:`lockgate.store._writer`),
+which folds them into rows and commits them on another CPU core without taking the
+run's GIL; for other stores it writes them itself. The last batch, then the run's end,
+are committed before ``flow_run_finished`` returns. A crash (even SIGKILL) loses at
 most what was not committed yet (a killed run's writer process still commits what it
 was sent); the database itself stays consistent (SQLite WAL, transactions).
 
@@ -89,8 +90,8 @@ __all__ = ["StoreRecorder", "run_with_store"]
 _log = logging.getLogger("lockgate.store")
 
 BATCH_SECONDS = 0.05
-"""While changes stream in (the last batch had :data:`BUSY_EVENTS` or more), the writer
-lets them gather this long before its next commit (unless a flush or the end is asked
+"""While changes stream in (the last batch had :data:`BUSY_EVENTS` or more), a writer
+thread that writes rows itself lets them gather this long before its next commit (unless a flush or the end is asked
 for): a task's Running and Success then land in one row write, and commits are few. A
 crash then loses at most the last 50 ms of changes; a quiet run commits each change at
 once."""
