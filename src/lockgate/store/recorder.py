@@ -768,6 +768,9 @@ class _RunWriter:
             self.conn = None
 
 
+_FOLD_RECORDS = 400  # records folded per INSERT in the writer thread
+
+
 class _ThreadSink:
     """Folds batches into rows and commits each batch from the writer thread.
 
@@ -804,9 +807,6 @@ class _ThreadSink:
 
     def close(self) -> None:
         """Nothing to release (the connection is the writer's)."""
-
-
-_FOLD_RECORDS = 400  # records folded per INSERT in the writer thread
 
 
 class _WriterProcess:
