@@ -91,6 +91,13 @@ def clean(message: str) -> str:
     return message.replace(US, " ").replace(RS, " ")
 
 
+def entry(ts: float, old: str | None, new: str, message: str | None) -> str:
+    """One history entry (separators inside the message are replaced by spaces)."""
+    if message and (US in message or RS in message):
+        message = clean(message)
+    return f"{ts!r}{US}{old or ''}{US}{new}{US}{message or ''}{RS}"
+
+
 class TaskRows:
     """The pending rows of one run, folded from its recorded changes.
 
@@ -134,10 +141,7 @@ class TaskRows:
         # Mapped children are keyed (slug, index); tasks by slug alone (no tuple to make).
         key: Any = slug if index is None else (slug, index)
         state, running, finished = self.kinds[kind_id]
-        text = message
-        if text and (US in text or RS in text):
-            text = clean(text)
-        step = f"{ts!r}{US}{old_name}{US}{state}{US}{text or ''}{RS}"
+        step = entry(ts, old_name, state, message)
         prev = self.rows.get(key)
         if prev is None:
             seq = self.seqs.get(slug)

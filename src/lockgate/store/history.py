@@ -1,8 +1,9 @@
 """The ``history`` column: every state transition of a run or task run, as text.
 
 Each transition is one entry ``timestamp US old_state US new_state US message RS``
-(US = ``\\x1f``, RS = ``\\x1e``, defined with the writer that builds task entries in
-:mod:`lockgate.store._writer`); the writer appends each batch's entries to the row
+(US = ``\\x1f``, RS = ``\\x1e``). The separators and :func:`entry` live in
+:mod:`lockgate.store._writer`, whose writer process builds task entries and may not
+import lockgate; this module re-exports them. The writer appends each batch's entries to the row
 with ``history = history || new``. Keeping transitions in the row they belong to makes
 recording one row write per task run instead of one per transition.
 """
@@ -11,16 +12,9 @@ from __future__ import annotations
 
 from lockgate.store._writer import RS as _RS
 from lockgate.store._writer import US as _US
-from lockgate.store._writer import clean
+from lockgate.store._writer import clean, entry
 
 __all__ = ["clean", "entry", "parse"]
-
-
-def entry(ts: float, old: str | None, new: str, message: str | None) -> str:
-    """One history entry (separators inside the message are replaced by spaces)."""
-    if message and (_US in message or _RS in message):
-        message = clean(message)
-    return f"{ts!r}{_US}{old or ''}{_US}{new}{_US}{message or ''}{_RS}"
 
 
 def parse(text: str | None) -> list[tuple[float, str | None, str, str | None]]:
