@@ -634,50 +634,52 @@ def success_change(slug: str, ts: float) -> list[Any]:
     )
 
 
-def test_a_writer_whose_run_died_still_commits_what_it_was_sent(
-    sqlite_store: RunStore, run_id: str
-) -> None:
+@pytest.fixture
+def writer_process(sqlite_store: RunStore, run_id: str) -> Iterator[recorder._WriterProcess]:
+    """A started writer process for ``run_id`` in ``sqlite_store`` (stopped afterwards)."""
     database = sqlite_store.sqlite_file
     assert database is not None
     process = recorder._WriterProcess(database, run_id)
     try:
-        sink = recorder._ProcessSink(process, seqs={})
-        sink.write(success_change("late", time.time()), reply=None)
-        process.inbox.close()  # the run dies: its end of the wire goes away
-
-        assert returns_in_time(lambda: sqlite_store.wait_for_writer(run_id))
-
-        by_slug = {r.task_slug: r for r in sqlite_store.task_runs(run_id)}
-        assert "late" in by_slug
-        assert (by_slug["late"].state, by_slug["late"].message) == ("Success", "done")
-        assert not os.path.exists(run_lock_path(database, run_id))
+        yield process
     finally:
-        process.outbox.close()
-        process.popen.wait(TIMEOUT)
-    assert process.popen.returncode == 0
+        process.stop()
+
+
+def test_a_writer_whose_run_died_still_commits_what_it_was_sent(
+    sqlite_store: RunStore, run_id: str, writer_process: recorder._WriterProcess
+) -> None:
+    process = writer_process
+    sink = recorder._ProcessSink(process, seqs={})
+    sink.write(success_change("late", time.time()), reply=None)
+    process.inbox.close()  # the run dies: its end of the wire goes away
+
+    assert returns_in_time(lambda: sqlite_store.wait_for_writer(run_id))
+
+    by_slug = {r.task_slug: r for r in sqlite_store.task_runs(run_id)}
+    assert "late" in by_slug
+    assert (by_slug["late"].state, by_slug["late"].message) == ("Success", "done")
+    assert not os.path.exists(run_lock_path(process.database, run_id))
+    assert process.popen.wait(TIMEOUT) == 0
 
 
 def test_a_sync_write_returns_once_the_rows_are_readable(
-    sqlite_store: RunStore, run_id: str
+    run_id: str, writer_process: recorder._WriterProcess
 ) -> None:
-    database = sqlite_store.sqlite_file
-    assert database is not None
-    process = recorder._WriterProcess(database, run_id)
-    try:
-        sink = recorder._ProcessSink(process, seqs={"one": 0})
-        sink.write(success_change("synced", 1000.0) + log("synced", -1, "hi", 1000.5), reply="sync")
+    process, database = writer_process, writer_process.database
+    sink = recorder._ProcessSink(process, seqs={"one": 0})
+    sink.write(success_change("synced", 1000.0) + log("synced", -1, "hi", 1000.5), reply="sync")
 
-        row = stored_task_row(database, run_id, "synced")
-        db = sqlite3.connect(database)
-        try:
-            logs = db.execute(
-                "SELECT message FROM logs WHERE flow_run_id = ? AND task_slug = ?",
-                (run_id, "synced"),
-            ).fetchall()
-        finally:
-            db.close()
+    row = stored_task_row(database, run_id, "synced")
+    db = sqlite3.connect(database)
+    try:
+        logs = db.execute(
+            "SELECT message FROM logs WHERE flow_run_id = ? AND task_slug = ?",
+            (run_id, "synced"),
+        ).fetchall()
     finally:
-        process.stop()
+        db.close()
+    process.stop()
 
     assert (row["state"], row["start_time"], row["end_time"], row["seq"]) == (
         "Success",
@@ -690,17 +692,12 @@ def test_a_sync_write_returns_once_the_rows_are_readable(
 
 
 def test_a_killed_writer_process_makes_the_next_sync_write_fail(
-    sqlite_store: RunStore, run_id: str
+    writer_process: recorder._WriterProcess,
 ) -> None:
-    database = sqlite_store.sqlite_file
-    assert database is not None
-    process = recorder._WriterProcess(database, run_id)
-    try:
-        sink = recorder._ProcessSink(process, seqs={})
-        process.popen.kill()
-        process.popen.wait(TIMEOUT)
+    process = writer_process
+    sink = recorder._ProcessSink(process, seqs={})
+    process.popen.kill()
+    process.popen.wait(TIMEOUT)
 
-        with pytest.raises(StoreError, match=r"writer process .* ended unexpectedly"):
-            sink.write(success_change("lost", 1.0), reply="sync")
-    finally:
-        process.stop()
+    with pytest.raises(StoreError, match=r"writer process .* ended unexpectedly"):
+        sink.write(success_change("lost", 1.0), reply="sync")

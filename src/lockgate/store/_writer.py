@@ -32,9 +32,6 @@ from typing import IO, Any
 # Record kinds: the first value of each record in the recorder's buffer.
 TASK, LOG = 0, 1
 
-STRIDE = 11
-"""Values per record in the recorder's buffer (every record is padded to this)."""
-
 RECORD = (
     "kind",  # TASK
     "task_slug",  # None: use the task name
@@ -50,6 +47,11 @@ RECORD = (
 )
 """The values of a TASK record, in order. A LOG record is ``(LOG, task_slug, map_index,
 level, logger, message, timestamp)``."""
+
+STRIDE = len(RECORD)
+"""Values per record in the recorder's buffer (every record is padded to this)."""
+KIND_ID = RECORD.index("kind_id")
+EXTRA = RECORD.index("extra")
 
 TASK_COLUMNS = (
     "flow_run_id",

@@ -50,6 +50,8 @@ from lockgate.engine.state import (
 from lockgate.store import _process, history, logcapture, schema
 from lockgate.store import _writer as _writer_file
 from lockgate.store._writer import (
+    EXTRA,
+    KIND_ID,
     LOG,
     NO_VALUES,
     STRIDE,
@@ -91,10 +93,10 @@ _log = logging.getLogger("lockgate.store")
 
 BATCH_SECONDS = 0.05
 """While changes stream in (the last batch had :data:`BUSY_EVENTS` or more), a writer
-thread that writes rows itself lets them gather this long before its next commit (unless a flush or the end is asked
-for): a task's Running and Success then land in one row write, and commits are few. A
-crash then loses at most the last 50 ms of changes; a quiet run commits each change at
-once."""
+thread that writes rows itself lets them gather this long before its next commit
+(unless a flush or the end is asked for): a task's Running and Success then land in
+one row write, and commits are few. A crash then loses at most the last 50 ms of
+changes; a quiet run commits each change at once."""
 
 BUSY_EVENTS = 256
 """A batch at least this big means changes are streaming in (see :data:`BATCH_SECONDS`)."""
@@ -563,13 +565,12 @@ class _RunWriter:
                 end = record
         try:
             if self.sink is not None:
-                extras = batch[STRIDE - 1 :: STRIDE]
+                extras = batch[EXTRA::STRIDE]
                 if extras.count(None) != len(extras):
                     for j, extra in enumerate(extras):
                         if extra is not None:
-                            batch[j * STRIDE + STRIDE - 1] = self.plain(
-                                batch[j * STRIDE + 5], extra
-                            )
+                            i = j * STRIDE
+                            batch[i + EXTRA] = self.plain(batch[i + KIND_ID], extra)
                 reply = "stop" if end else "sync" if flushes else None
                 if batch or reply:
                     self.sink.write(batch, reply=reply)
