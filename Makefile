@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSDEPS := $(VENV)/.sysdeps
 
-.PHONY: demo test lint typecheck bench bench-executors bench-store bench-ui bench-smoke screenshots clean
+.PHONY: demo test lint typecheck bench bench-executors bench-store bench-ui bench-smoke conformance screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask,store,cli,ui]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,dask,store,cli,ui,library]'
 	touch $(STAMP)
 
 # OS packages the project uses: Graphviz's `dot` draws flows, PostgreSQL's server binaries
@@ -69,6 +69,13 @@ bench-store: $(STAMP)
 ## (target: the runs list under 200 ms).
 bench-ui: $(STAMP)
 	$(BIN)/python bench/bench_ui.py
+
+## Prefect Core 0.5.1's own test-suite (44 files) run against lockgate through an import alias;
+## prints per-file pass counts and checks the targets. PREFECT= a checkout of PrefectHQ/prefect
+## at tag 0.5.1 (only its tests/ folder is read; nothing of it is copied here).
+conformance: $(STAMP)
+	@test -n "$(PREFECT)" || { echo "usage: make conformance PREFECT=/path/to/prefect-0.5.1-checkout"; exit 2; }
+	$(BIN)/python bench/bench_conformance.py $(PREFECT) --failures
 
 ## Redraw the dashboard screenshots in docs/images/ (needs chromium).
 screenshots: $(SYSDEPS)
