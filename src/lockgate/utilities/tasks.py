@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from lockgate.utilities.context import context
 from lockgate.utilities.context import current as _current_context
@@ -14,7 +16,17 @@ if TYPE_CHECKING:
     from lockgate.core.task import Task
     from lockgate.tasks.core.function import FunctionTask
 
-__all__ = ["as_task", "contains_task", "pause_task", "tags", "task", "unmapped"]
+_RunMethod = TypeVar("_RunMethod", bound=Callable[..., Any])
+
+__all__ = [
+    "as_task",
+    "contains_task",
+    "defaults_from_attrs",
+    "pause_task",
+    "tags",
+    "task",
+    "unmapped",
+]
 
 
 @overload
@@ -128,3 +140,44 @@ def pause_task(message: str | None = None) -> None:
 
     if not _current_context().get("resume"):
         raise signals.PAUSE(message or "pause_task() called; waiting for approval.")
+
+
+def defaults_from_attrs(*attr_names: str) -> Callable[[_RunMethod], _RunMethod]:
+    """Let a task's ``run`` fall back to the task's attributes for arguments not given.
+
+    A task class can then take defaults at construction and still accept them per call:
+    ``ShellTask(command="ls")()`` and ``ShellTask()(command="ls")`` both work. An argument
+    given at run time always wins, even when it is ``None``.
+
+    Args:
+        *attr_names: names that are both keyword arguments of ``run`` and attributes set
+            on the task in ``__init__``.
+
+    Returns:
+        A decorator for ``run``; the decorated method keeps ``run``'s name, docstring and
+        signature.
+
+    Raises:
+        AttributeError: (when ``run`` is called) if the task has no attribute of one of the
+            names, e.g. because ``__init__`` forgot to set it.
+    """
+
+    def decorate(run_method: _RunMethod) -> _RunMethod:
+        # Names of run's parameters after ``self``, to tell which were given positionally.
+        positional_names = [
+            p.name
+            for p in list(inspect.signature(run_method).parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+
+        @functools.wraps(run_method)
+        def run_with_defaults(self: Any, *args: Any, **kwargs: Any) -> Any:
+            given_positionally = set(positional_names[: len(args)])
+            for name in attr_names:
+                if name not in kwargs and name not in given_positionally:
+                    kwargs[name] = getattr(self, name)
+            return run_method(self, *args, **kwargs)
+
+        return cast(_RunMethod, run_with_defaults)
+
+    return decorate
