@@ -53,6 +53,11 @@ def run_signature(fn: Callable[..., Any], owner: str, skip_first: bool) -> RunSi
     Raises:
         ValueError: when ``fn`` takes ``*args`` or uses a reserved argument name.
     """
+    # A decorated run (functools.wraps, e.g. defaults_from_attrs) is read through to the
+    # function it wraps: the wrapper's own (*args, **kwargs) says nothing about the inputs.
+    wrapped = getattr(fn, "__wrapped__", None)
+    while wrapped is not None:
+        fn, wrapped = wrapped, getattr(wrapped, "__wrapped__", None)
     code = getattr(fn, "__code__", None)
     if code is not None:
         count = code.co_argcount + code.co_kwonlyargcount
