@@ -133,6 +133,7 @@ PINNED: dict[str, list[str]] = {
         "Flow",
         "Parameter",
         "Task",
+        "config",
         "context",
         "schedules",
         "signals",
@@ -255,6 +256,11 @@ PINNED: dict[str, list[str]] = {
         "OneTimeSchedule",
         "Schedule",
         "UnionSchedule",
+    ],
+    "lockgate.engine.schedule_runs": [
+        "NoMoreScheduledRuns",
+        "run_on_schedule",
+        "run_on_schedule_by_default",
     ],
     "lockgate.utilities.tasks": [
         "as_task",

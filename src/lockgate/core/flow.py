@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.core.edge import Edge
 from lockgate.core.task import Parameter, Task
+from lockgate.schedules import Schedule
 from lockgate.utilities.context import context
 from lockgate.utilities.tasks import as_task, contains_task, unmapped
 
@@ -31,7 +32,8 @@ class Flow:
 
     Args:
         name: the flow's name.
-        schedule: when the flow should run (kept for the scheduler; ``run`` runs now).
+        schedule: when the flow should run (a :class:`lockgate.schedules.Schedule`);
+            ``run`` follows it (see :mod:`lockgate.engine.schedule_runs`).
         tasks: tasks to add.
         edges: edges to add.
         reference_tasks: tasks whose states decide the flow's state (default: the
@@ -42,13 +44,14 @@ class Flow:
         result_handler: the default result handler for tasks that have none.
 
     Raises:
-        TypeError: when ``name`` is not a string or a handler is not callable.
+        TypeError: when ``name`` is not a string, ``schedule`` is not a Schedule or a
+            handler is not callable.
     """
 
     def __init__(
         self,
         name: str,
-        schedule: Any = None,
+        schedule: Schedule | None = None,
         tasks: Iterable[Task] | None = None,
         edges: Iterable[Edge] | None = None,
         reference_tasks: Iterable[Task] | None = None,
@@ -60,6 +63,11 @@ class Flow:
         if not isinstance(name, str):
             raise TypeError(f"A flow's name must be a string, got {name!r}.")
         self.name = name
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(
+                f"Flow '{name}': schedule must be a lockgate.schedules.Schedule (e.g. "
+                f"IntervalSchedule, CronSchedule), got {schedule!r} ({type(schedule).__name__})."
+            )
         self.schedule = schedule
         self.result_handler = result_handler
         self.state_handlers: list[FlowStateHandler] = list(state_handlers or ())
@@ -490,13 +498,19 @@ class Flow:
 
     # -- running -----------------------------------------------------------------------
     def run(
-        self, parameters: Mapping[str, Any] | None = None, *, store: Any = None, **kwargs: Any
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        store: Any = None,
+        run_on_schedule: bool | None = None,
+        **kwargs: Any,
     ) -> State:
-        """Run the flow now and return its final state.
+        """Run the flow and return its final state: now, or at each date of its schedule.
 
         The state's ``result`` maps every task to its state. The call returns once no
         task can make progress: retries are waited for (on the clock in force), a
-        Paused task leaves the flow ``Running``.
+        Paused task leaves the flow ``Running``. With a schedule, the call returns when
+        the schedule has no more dates (see :mod:`lockgate.engine.schedule_runs`).
 
         Args:
             parameters: values for the flow's parameters.
@@ -505,11 +519,15 @@ class Flow:
                 ``StoreRecorder`` (to know the run id, set the source, or continue a
                 stored run). None records when ``$LOCKGATE_STORE`` is ``1``; False never.
                 With a store, every successful task's result is persisted.
+            run_on_schedule: follow the flow's schedule (wait for each date, run, repeat);
+                False runs once now. None reads the setting ``flows.run_on_schedule``
+                (default true). Ignored when the flow has no schedule.
             **kwargs: passed to :meth:`lockgate.engine.flow_runner.FlowRunner.run`
                 (``executor``, ``task_states``, ``start_tasks``, ``context``, ...).
 
         Raises:
-            ValueError: when a parameter is unknown or a required one is missing.
+            ValueError: when a parameter is unknown or a required one is missing, or
+                the flow's schedule has no more dates.
             lockgate.store.StoreError: when the store cannot be opened.
         """
         from lockgate.engine.flow_runner import FlowRunner
@@ -528,6 +546,15 @@ class Flow:
                 f"Flow '{self.name}' needs a value for required parameter(s) "
                 f"{', '.join(map(repr, missing))}; pass flow.run(parameters={{...}})."
             )
+        if self.schedule is not None and run_on_schedule is not False:
+            from lockgate.engine import schedule_runs
+
+            if run_on_schedule or schedule_runs.run_on_schedule_by_default():
+                return schedule_runs.run_on_schedule(
+                    self,
+                    lambda **once: self.run(given, store=store, run_on_schedule=False, **once),
+                    **kwargs,
+                )
         kwargs.setdefault("return_tasks", self._tasks)
         if store is None:
             store = os.environ.get("LOCKGATE_STORE", "").strip().lower() in ("1", "true", "yes")
