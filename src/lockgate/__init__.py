@@ -16,6 +16,7 @@ The public surface follows Prefect Core 0.5, so a flow ports by renaming the imp
 """
 
 from lockgate import schedules, triggers
+from lockgate.configuration import config
 from lockgate.core import Flow, Parameter, Task
 from lockgate.engine import signals
 from lockgate.utilities.context import context
@@ -27,6 +28,7 @@ __all__ = [
     "Flow",
     "Parameter",
     "Task",
+    "config",
     "context",
     "schedules",
     "signals",
