@@ -21,7 +21,7 @@ from lockgate.utilities.context import Context
 
 
 class TestMapping:
-    def test_is_a_read_only_mapping(self) -> None:
+    def test_is_a_mapping(self) -> None:
         assert isinstance(context, Mapping)
         assert isinstance(context, Context)
         assert lockgate.context is context
@@ -70,17 +70,54 @@ class TestMapping:
             snapshot["a"] = 2
             assert context.a == 1
 
-    def test_setattr_is_refused(self) -> None:
-        with pytest.raises(AttributeError) as info:
-            context.a = 1
-        message = str(info.value)
-        assert "read-only" in message
-        assert "with lockgate.context(a=...)" in message
-        assert "a" not in context
+    def test_assignments_last_until_the_enclosing_block_ends(self) -> None:
+        with context(a=1):
+            context.a = 2
+            context["b"] = 3
+            context.update(c=4)
+            assert context.setdefault("d", 5) == 5
+            assert context.setdefault("d", 6) == 5
+            del context.b
+            assert dict(context) == {"a": 2, "c": 4, "d": 5}
+            with context(e=7):
+                context.a = 8
+            assert context.a == 2  # the inner block's assignment ended with it
+            assert "e" not in context
+        assert dict(context) == {}
 
-    def test_item_assignment_is_refused(self) -> None:
-        with pytest.raises(TypeError):
-            context["a"] = 1  # type: ignore[index]
+    def test_assignment_does_not_reach_a_thread_already_holding_the_context(self) -> None:
+        with context(a=1):
+            ctx = contextvars.copy_context()
+            context.a = 2
+            assert ctx.run(lambda: context.a) == 1
+
+    def test_clear_inside_a_block(self) -> None:
+        with context(a=1, b=2):
+            context.clear()
+            assert len(context) == 0
+        with context(a=1):
+            assert dict(context) == {"a": 1}
+
+    def test_a_new_context_starts_from_the_context_settings(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from lockgate.utilities import context as context_module
+        from lockgate.utilities.collections import DotDict
+
+        settings = DotDict(context=DotDict(secrets=DotDict(TOKEN="t0k"), region="eu"))
+        monkeypatch.setattr(context_module, "config", settings)
+        fresh = Context(extra=1)
+        assert fresh.region == "eu"
+        assert fresh.secrets.TOKEN == "t0k"
+        assert fresh.extra == 1
+        assert "region" not in context  # the shared instance is untouched
+
+    def test_pickles_as_the_same_context(self) -> None:
+        import pickle
+
+        assert pickle.loads(pickle.dumps(context)) is context
+        other = Context(a=1)
+        assert pickle.loads(pickle.dumps(other)).to_dict() == {"a": 1}
 
     def test_missing_attribute_says_how_to_get_none(self) -> None:
         with pytest.raises(AttributeError) as info:
