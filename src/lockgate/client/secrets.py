@@ -17,8 +17,9 @@ class Secret:
 
     Values come from ``lockgate.context.secrets`` (e.g. ``flow.run(context={"secrets":
     {...}})`` or ``with lockgate.context(secrets={...})``), then from the
-    ``[context.secrets]`` section of the configuration (which environment variables like
-    ``LOCKGATE__CONTEXT__SECRETS__NAME`` also fill). A value that is a string holding JSON
+    ``[context.secrets]`` section of the configuration, which environment variables like
+    ``LOCKGATE__CONTEXT__SECRETS__NAME`` also fill (their names arrive lowercased, so a
+    name missing there is also looked up in lowercase). A value that is a string holding JSON
     is decoded, so store secrets as JSON to avoid surprises: ``'42'`` comes back as ``42``.
 
     Args:
@@ -51,7 +52,11 @@ class Secret:
             )
         value = _lookup(context.get("secrets"), self.name)
         if value is None:
-            value = _lookup(config_value("context.secrets", None), self.name)
+            configured = config_value("context.secrets", None)
+            value = _lookup(configured, self.name)
+            if value is None:
+                # Environment variables reach the configuration with lowercased names.
+                value = _lookup(configured, self.name.lower())
         if isinstance(value, str):
             try:
                 return json.loads(value)

@@ -25,9 +25,7 @@ import functools
 import html
 import smtplib
 from collections.abc import Callable, Sequence
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.message import EmailMessage
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -109,13 +107,12 @@ def email_message_formatter(tracked_obj: Any, state: State, email_to: str) -> st
         f'<b style="color: {state.color};">{state_name}</b> state.<br><br>'
         f"Message: <pre>{html.escape(str(message))}</pre></p>"
     )
-    contents = MIMEMultipart("alternative")
-    contents.attach(MIMEText(text, "plain"))
-    contents.attach(MIMEText(f"<html><body>{body}</body></html>", "html"))
-    subject = Header(f"State change notification for {tracked_obj.name}", "UTF-8")
-    contents["Subject"] = subject.encode()
+    contents = EmailMessage()
+    contents["Subject"] = f"State change notification for {tracked_obj.name}"
     contents["From"] = str(config_value("notifications.email_from", DEFAULT_EMAIL_FROM))
     contents["To"] = str(email_to)
+    contents.set_content(text)
+    contents.add_alternative(f"<html><body>{body}</body></html>", subtype="html")
     return contents.as_string()
 
 

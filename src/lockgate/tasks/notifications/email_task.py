@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import smtplib
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.message import EmailMessage
 from typing import Any
 
 from lockgate.client._config import config_value
@@ -80,14 +78,14 @@ class EmailTask(Task):
         password = Secret("EMAIL_PASSWORD").get()
         recipient = email_to or ""
 
-        contents = MIMEMultipart("alternative")
-        contents.attach(MIMEText(msg or "", "plain"))
-        contents["Subject"] = Header(subject or "", "UTF-8").encode()
+        contents = EmailMessage()
+        contents["Subject"] = subject or ""
         sender = self.email_from
         if sender is None:
             sender = str(config_value("notifications.email_from", DEFAULT_EMAIL_FROM))
         contents["From"] = sender
         contents["To"] = recipient
+        contents.set_content(msg or "")
 
         send_email(
             contents.as_string(),
