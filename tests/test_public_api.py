@@ -265,11 +265,42 @@ PINNED: dict[str, list[str]] = {
     "lockgate.utilities.tasks": [
         "as_task",
         "contains_task",
+        "defaults_from_attrs",
         "pause_task",
         "tags",
         "task",
         "unmapped",
     ],
+    # The local task library, secrets, notifications and environments (Prefect 0.5.1 names).
+    "lockgate.tasks.shell": ["ShellTask"],
+    "lockgate.tasks.database": ["SQLiteQuery", "SQLiteScript"],
+    "lockgate.tasks.templates": [
+        "JinjaTemplate",
+        "JinjaTemplateTask",
+        "StringFormatter",
+        "StringFormatterTask",
+    ],
+    "lockgate.tasks.notifications": ["EmailTask"],
+    "lockgate.client": ["Client", "Secret"],
+    "lockgate.utilities.exceptions": [
+        "AuthorizationError",
+        "ClientError",
+        "CloudUnavailableError",
+        "ContextError",
+        "PrefectError",
+        "PrefectWarning",
+        "SerializationError",
+    ],
+    "lockgate.utilities.notifications": [
+        "callback_factory",
+        "email_message_formatter",
+        "gmail_notifier",
+        "send_email",
+        "slack_message_formatter",
+        "slack_notifier",
+    ],
+    "lockgate.environments": ["Environment", "LocalEnvironment"],
+    "lockgate.utilities.environments": ["from_file"],
 }
 
 # Written by other parts of the project right now: checked once they exist.

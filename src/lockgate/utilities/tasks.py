@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
@@ -163,12 +162,10 @@ def defaults_from_attrs(*attr_names: str) -> Callable[[_RunMethod], _RunMethod]:
     """
 
     def decorate(run_method: _RunMethod) -> _RunMethod:
-        # Names of run's parameters after ``self``, to tell which were given positionally.
-        positional_names = [
-            p.name
-            for p in list(inspect.signature(run_method).parameters.values())[1:]
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        # Names of run's positional parameters after ``self``, to tell which were given
+        # positionally (read from the code object: inspect is slow to import).
+        code = getattr(run_method, "__code__", None)
+        positional_names = code.co_varnames[1 : code.co_argcount] if code else ()
 
         @functools.wraps(run_method)
         def run_with_defaults(self: Any, *args: Any, **kwargs: Any) -> Any:
