@@ -12,11 +12,11 @@ kinds, named as in Prefect Core 0.5.1:
 
 Time zones and daylight saving time (DST):
 
-* Every datetime a schedule takes must be timezone-aware. Zones from the standard
-  library's :mod:`zoneinfo`, fixed offsets from :class:`datetime.timezone`, and the zones
-  of pendulum and pytz datetimes are all accepted; pendulum and pytz zones are turned into
-  the :mod:`zoneinfo` zone of the same name, so a schedule only ever holds standard
-  library objects.
+* Zones from the standard library's :mod:`zoneinfo`, fixed offsets from
+  :class:`datetime.timezone`, and the zones of pendulum and pytz datetimes are all
+  accepted; pendulum and pytz zones are turned into the :mod:`zoneinfo` zone of the same
+  name, so a schedule only ever holds standard library objects. A naive datetime (no
+  zone) is read as UTC, as Prefect 0.5.1 reads it; give a zone to follow local time.
 * A schedule keeps to the time zone of its start date (UTC when it has none) and returns
   plain timezone-aware :class:`datetime.datetime` objects in that zone.
 * An interval of a day or more keeps the local wall-clock time of the start date: a daily
@@ -92,26 +92,23 @@ def _standard_zone(moment: datetime) -> tzinfo:
 
 
 def _aware(value: Any, argument: str, owner: str) -> datetime:
-    """Check that ``value`` is a timezone-aware datetime; return it as a plain datetime.
+    """Check that ``value`` is a datetime; return it as a plain, timezone-aware one.
 
     The result is a :class:`datetime.datetime` (never a subclass such as pendulum's)
-    for the same instant, in the standard library's version of the value's zone.
+    for the same instant, in the standard library's version of the value's zone. A
+    naive ``value`` is read as UTC.
 
     Raises:
         TypeError: when ``value`` is not a datetime.
-        ValueError: when ``value`` is naive.
     """
     if not isinstance(value, datetime):
         raise TypeError(
-            f"{owner}: `{argument}` must be a timezone-aware datetime, got {value!r} "
+            f"{owner}: `{argument}` must be a datetime (timezone-aware, e.g. "
+            f"datetime(2026, 3, 1, 9, tzinfo=ZoneInfo('Europe/London'))), got {value!r} "
             f"({type(value).__name__})."
         )
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise ValueError(
-            f"{owner}: `{argument}`={value!r} is a naive datetime, so the time it means is "
-            "unknown; give it a time zone, e.g. datetime(2026, 3, 1, 9, "
-            'tzinfo=ZoneInfo("Europe/London")) or datetime.now(timezone.utc).'
-        )
+        value = value.replace(tzinfo=_UTC)
     zone = _standard_zone(value)
     plain = datetime(
         value.year,
@@ -161,13 +158,13 @@ class Schedule:
     """Base class of schedules; subclasses implement :meth:`next`.
 
     Args:
-        start_date: no date before this one (timezone-aware); its zone is the zone the
+        start_date: no date before this one (naive means UTC); its zone is the zone the
             schedule works in.
-        end_date: no date after this one (timezone-aware).
+        end_date: no date after this one.
 
     Raises:
         TypeError: when a date is not a datetime.
-        ValueError: when a date is naive, or ``end_date`` is before ``start_date``.
+        ValueError: when ``end_date`` is before ``start_date``.
     """
 
     def __init__(self, start_date: datetime | None = None, end_date: datetime | None = None):
@@ -194,7 +191,7 @@ class Schedule:
 
         Args:
             n: how many dates at most (zero or less gives an empty list).
-            after: a timezone-aware datetime; default now, by the clock in force
+            after: a datetime (naive means UTC); default now, by the clock in force
                 (:mod:`lockgate.utilities.clock`).
 
         Returns:
@@ -251,20 +248,19 @@ class IntervalSchedule(Schedule):
     day through DST changes, while an hourly one runs every 60 minutes of real time.
 
     Args:
-        start_date: the first date (timezone-aware; its zone is the schedule's zone).
+        start_date: the first date; its zone is the schedule's zone (naive means UTC).
         interval: the time between dates; at least one minute.
         end_date: no date after this one.
 
     Raises:
         TypeError: when ``start_date`` is not a datetime or ``interval`` not a timedelta.
-        ValueError: when a date is naive or ``interval`` is shorter than one minute.
+        ValueError: when ``interval`` is shorter than one minute.
     """
 
     def __init__(self, start_date: datetime, interval: timedelta, end_date: datetime | None = None):
         if not isinstance(start_date, datetime):
             raise TypeError(
-                f"{type(self).__name__}: `start_date` must be a timezone-aware datetime, "
-                f"got {start_date!r}."
+                f"{type(self).__name__}: `start_date` must be a datetime, got {start_date!r}."
             )
         if not isinstance(interval, timedelta):
             raise TypeError(
@@ -273,8 +269,9 @@ class IntervalSchedule(Schedule):
             )
         if interval < MINIMUM_INTERVAL:
             raise ValueError(
-                f"{type(self).__name__}: interval={interval!r} is shorter than one minute; "
-                "schedules run at most once a minute (e.g. interval=timedelta(minutes=1))."
+                f"{type(self).__name__}: interval={interval!r} is too short. Interval can "
+                "not be less than one minute: schedules run at most once a minute (e.g. "
+                "interval=timedelta(minutes=1))."
             )
         self.interval = interval
         super().__init__(start_date=start_date, end_date=end_date)
@@ -338,7 +335,7 @@ class CronSchedule(Schedule):
         end_date: no date after this one.
 
     Raises:
-        ValueError: when ``cron`` is not a valid cron expression, or a date is naive.
+        ValueError: when ``cron`` is not a valid cron expression.
         TypeError: when ``cron`` is not a string or a date is not a datetime.
     """
 
@@ -409,11 +406,10 @@ class OneTimeSchedule(IntervalSchedule):
     date, so ``end_date == start_date``.
 
     Args:
-        start_date: the one date (timezone-aware).
+        start_date: the one date (naive means UTC).
 
     Raises:
         TypeError: when ``start_date`` is not a datetime.
-        ValueError: when ``start_date`` is naive.
     """
 
     def __init__(self, start_date: datetime):
