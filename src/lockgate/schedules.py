@@ -270,8 +270,8 @@ class IntervalSchedule(Schedule):
         if interval < MINIMUM_INTERVAL:
             raise ValueError(
                 f"{type(self).__name__}: interval={interval!r} is too short. Interval can "
-                "not be less than one minute: schedules run at most once a minute (e.g. "
-                "interval=timedelta(minutes=1))."
+                "not be less than one minute. Schedules run at most once a minute; use e.g. "
+                "interval=timedelta(minutes=1)."
             )
         self.interval = interval
         super().__init__(start_date=start_date, end_date=end_date)
