@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from lockgate.configuration import config as _config
 from lockgate.utilities.context import current as _current_context
 
 if TYPE_CHECKING:
@@ -101,11 +102,13 @@ class Task:
         name: a display name (defaults to the class name).
         slug: a unique identifier within a flow (defaults to ``name-N``).
         tags: labels for the task; ``with lockgate.tags(...)`` adds more.
-        max_retries: how many times to retry after a failure.
+        max_retries: how many times to retry after a failure (default: the setting
+            ``tasks.defaults.max_retries``, 0 unless you change it).
         retry_delay: a ``timedelta`` or an
             :class:`~lockgate.engine.retries.ExponentialBackoff`; required when
-            ``max_retries > 0``.
-        timeout: seconds the task may run before it ends ``TimedOut``.
+            ``max_retries > 0`` (default: the setting ``tasks.defaults.retry_delay``).
+        timeout: seconds the task may run before it ends ``TimedOut`` (default: the
+            setting ``tasks.defaults.timeout``, none unless you change it).
         trigger: decides from upstream states whether the task runs (default
             :func:`~lockgate.triggers.all_successful`).
         skip_on_upstream_skip: skip this task when any upstream was skipped, without
@@ -113,7 +116,8 @@ class Task:
         cache_for: how long a successful result may be reused.
         cache_validator: decides whether a cached result is still valid (default
             ``duration_only`` with ``cache_for``, ``never_use`` without).
-        checkpoint: store the result through ``result_handler`` when the task succeeds.
+        checkpoint: store the result through ``result_handler`` when the task succeeds
+            (default: the setting ``tasks.defaults.checkpoint``, false unless changed).
         result_handler: how to store results of this task.
         state_handlers: callables ``handler(task, old_state, new_state)`` run on every
             state change; one may return a replacement state.
@@ -138,7 +142,7 @@ class Task:
         name: str | None = None,
         slug: str | None = None,
         tags: Iterable[str] | None = None,
-        max_retries: int = 0,
+        max_retries: int | None = None,
         retry_delay: timedelta | RetryDelay | None = None,
         timeout: float | None = None,
         trigger: Callable[[Any], bool] | None = None,
@@ -157,13 +161,31 @@ class Task:
         self.slug = slug
         self.tags: set[str] = set(tags or ()) | set(_current_context().get("tags", ()))
         owner = f"Task '{self.name}'"
+        # Arguments not given come from the settings ([tasks.defaults]).
+        defaults = _config.get_nested("tasks.defaults") or {}
+        retries_note = (
+            " (from the setting tasks.defaults.max_retries)" if max_retries is None else ""
+        )
+        if max_retries is None:
+            max_retries = defaults.get("max_retries") or 0
+        if retry_delay is None:
+            retry_delay = defaults.get("retry_delay")
+        if timeout is None and defaults.get("timeout") is not None:
+            default_timeout = defaults["timeout"]
+            timeout = (
+                default_timeout.total_seconds()
+                if isinstance(default_timeout, timedelta)
+                else default_timeout
+            )
+        if checkpoint is None:
+            checkpoint = defaults.get("checkpoint")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(
                 f"{owner}: max_retries must be a whole number >= 0, not {max_retries!r}."
             )
         if max_retries > 0 and retry_delay is None:
             raise ValueError(
-                f"{owner}: max_retries={max_retries} needs a retry_delay, "
+                f"{owner}: max_retries={max_retries}{retries_note} needs a retry_delay, "
                 "e.g. retry_delay=timedelta(seconds=10)."
             )
         if retry_delay is not None and not (
