@@ -199,6 +199,7 @@ PINNED: dict[str, list[str]] = {
         "ExecutorError",
         "LocalExecutor",
         "ProcessExecutor",
+        "SynchronousExecutor",
         "TaskTimeoutError",
         "ThreadExecutor",
         "WorkerLostError",
@@ -262,6 +263,14 @@ PINNED: dict[str, list[str]] = {
         "run_on_schedule",
         "run_on_schedule_by_default",
     ],
+    "lockgate.utilities.executors": [
+        "Heartbeat",
+        "main_thread_timeout",
+        "multiprocessing_timeout",
+        "run_with_heartbeat",
+        "thread_timeout",
+    ],
+    "lockgate.utilities.debug": ["is_serializable", "raise_on_exception"],
     "lockgate.utilities.tasks": [
         "as_task",
         "contains_task",

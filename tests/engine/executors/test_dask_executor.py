@@ -7,6 +7,7 @@ executor's own cluster start one (about a second each).
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
@@ -511,3 +512,45 @@ def test_without_distributed_start_says_what_to_install(monkeypatch: pytest.Monk
     with pytest.raises(ImportError, match=r"pip install 'lockgate\[dask\]'"):
         with DaskExecutor().start():
             pass
+
+
+# -- Prefect 0.5.1's arguments and helpers ------------------------------------------------
+def test_start_yields_the_client_and_a_call_can_be_an_argument_of_another(
+    dask_cluster_address: str,
+) -> None:
+    executor = DaskExecutor(dask_cluster_address)
+    with executor.start() as client:
+        assert client is executor.client
+        assert client.submit(inc, 1).result() == 2  # the client itself takes work too
+        first = executor.submit(inc, 1)
+        second = executor.submit(inc, first)  # its result travels worker to worker
+        assert executor.wait(second) == 3
+        assert executor.wait(executor.map(pow, [2, 3], [3, 2])) == [8, 9]
+        assert executor.map(pow) == []
+
+
+def test_queue_is_shared_by_calls_on_the_workers(dask_cluster_address: str) -> None:
+    executor = DaskExecutor(dask_cluster_address)
+    with executor.start():
+        shared = executor.queue()
+        executor.wait([executor.submit(shared.put, n) for n in range(3)])
+        assert sorted(shared.get(batch=3)) == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="start"):
+        executor.queue()
+
+
+def test_local_processes_false_debug_and_client_kwargs_shape_the_local_cluster() -> None:
+    executor = DaskExecutor("local", local_processes=False, debug=False, n_workers=1)
+    assert executor.address is None
+    assert executor.client_kwargs == {"n_workers": 1}
+    assert executor._local_cluster_options()["silence_logs"] == logging.CRITICAL
+    with executor.start() as client:
+        assert len(client.nthreads()) == 1
+        assert executor.wait(executor.submit(os.getpid)) == os.getpid()  # threads, here
+    assert cloudpickle.loads(cloudpickle.dumps(executor)).local_processes is False
+
+
+@pytest.mark.parametrize("bad", [{"local_processes": "yes"}, {"debug": 1}])
+def test_flags_must_be_booleans(bad: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="True, False or None"):
+        DaskExecutor(**bad)

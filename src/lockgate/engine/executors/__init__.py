@@ -1,18 +1,15 @@
 """Executors decide where a task's code runs: inline, in threads, processes or on Dask.
 
-=====================  ==============================  ========================
-executor               runs task code                  timeouts
-=====================  ==============================  ========================
-``LocalExecutor``      inline, one at a time (default)  soft
-``ThreadExecutor``     in a pool of threads             soft
-``ProcessExecutor``    in a pool of worker processes    hard (process killed)
-``DaskExecutor``       on a ``dask.distributed`` cluster  hard (worker restarted)
-=====================  ==============================  ========================
+- ``LocalExecutor`` (default): inline, one at a time; soft timeouts.
+- ``ThreadExecutor``: in a pool of threads; soft timeouts.
+- ``ProcessExecutor``: in a pool of worker processes; hard timeouts (process killed).
+- ``DaskExecutor``: on a ``dask.distributed`` cluster; hard timeouts (worker restarted).
+- ``SynchronousExecutor``: inline, through dask's synchronous scheduler; soft timeouts.
 
 Pick one per run (``flow.run(executor=ThreadExecutor(8))`` or a text form such as
 ``flow.run(executor="processes:4")``) or for every run with the ``LOCKGATE_EXECUTOR``
-environment variable. ``ProcessExecutor`` and ``DaskExecutor`` are imported on first
-use, so ``import lockgate`` stays light.
+environment variable. ``ProcessExecutor``, ``DaskExecutor`` and
+``SynchronousExecutor`` are imported on first use, so ``import lockgate`` stays light.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from lockgate.engine.executors.threads import ThreadExecutor
 if TYPE_CHECKING:
     from lockgate.engine.executors.dask import DaskExecutor
     from lockgate.engine.executors.processes import ProcessExecutor
+    from lockgate.engine.executors.sync import SynchronousExecutor
 
 __all__ = [
     "DaskExecutor",
@@ -39,6 +37,7 @@ __all__ = [
     "ExecutorError",
     "LocalExecutor",
     "ProcessExecutor",
+    "SynchronousExecutor",
     "TaskTimeoutError",
     "ThreadExecutor",
     "WorkerLostError",
@@ -56,4 +55,8 @@ def __getattr__(name: str) -> Any:
         from lockgate.engine.executors.dask import DaskExecutor
 
         return DaskExecutor
+    if name == "SynchronousExecutor":
+        from lockgate.engine.executors.sync import SynchronousExecutor
+
+        return SynchronousExecutor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

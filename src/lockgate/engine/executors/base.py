@@ -10,10 +10,8 @@ context, and the value (or exception) it produced.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import copy_context
 from typing import Any
 
 __all__ = ["Executor", "ExecutorError", "RunCancelledError", "TaskTimeoutError", "WorkerLostError"]
@@ -75,12 +73,37 @@ class Executor:
         raise NotImplementedError
 
     def map(self, fn: Callable[..., Any], *args: Sequence[Any]) -> list[Any]:
-        """Submit ``fn`` once per zipped item of ``args``; return the futures."""
+        """Submit ``fn`` once per zipped item of ``args``; return the futures.
+
+        ``map(fn, [1, 2], [10, 20])`` submits ``fn(1, 10)`` and ``fn(2, 20)``; no
+        ``args`` submits nothing. Built on :meth:`submit`.
+
+        Raises:
+            NotImplementedError: when the executor does not implement :meth:`submit`.
+        """
+        if type(self).submit is Executor.submit:
+            raise NotImplementedError(
+                f"{type(self).__name__} implements no submit(), so it cannot map either."
+            )
         return [self.submit(fn, *items) for items in zip(*args)]
 
     def wait(self, futures: Any) -> Any:
         """Block until ``futures`` (one, or a list) are done; return their results."""
         raise NotImplementedError
+
+    def queue(self, maxsize: int = 0) -> Any:
+        """A queue that tasks running on this executor can share.
+
+        Args:
+            maxsize: the most items it holds; 0 means no limit.
+
+        Returns:
+            A queue with ``put`` and ``get``, usable from where this executor runs tasks.
+
+        Raises:
+            NotImplementedError: when the executor offers no shared queue.
+        """
+        raise NotImplementedError(f"{type(self).__name__} offers no shared queue.")
 
     def outcomes(self, futures: Sequence[Any]) -> list[tuple[bool, Any]]:
         """``(True, value)`` or ``(False, exception)`` for each finished future.
@@ -117,30 +140,15 @@ class Executor:
         """Call ``fn`` inline and raise ``TaskTimeoutError`` if it runs past ``timeout`` s.
 
         Used when the calling thread runs the task itself (``capacity == 1``). This is
-        a *soft* timeout: ``fn`` runs in a daemon thread that is abandoned (it keeps
-        running until it returns) when time is up.
+        a *soft* timeout (:func:`lockgate.utilities.executors.thread_timeout`): ``fn``
+        runs in a daemon thread that is abandoned (it keeps running until it returns)
+        when time is up.
 
         Raises:
             TaskTimeoutError: when ``fn`` did not return in time.
         """
         if timeout is None:
             return fn(*args, **kwargs)
-        outcome: list[Any] = []
+        from lockgate.utilities.executors import thread_timeout
 
-        def target() -> None:
-            try:
-                outcome.append((True, fn(*args, **kwargs)))
-            except BaseException as exc:  # delivered to the caller below
-                outcome.append((False, exc))
-
-        thread = threading.Thread(
-            target=copy_context().run, args=(target,), daemon=True, name="lockgate-timeout"
-        )
-        thread.start()
-        thread.join(timeout)
-        if thread.is_alive() or not outcome:
-            raise TaskTimeoutError(f"Task did not finish within its timeout of {timeout} s.")
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value
+        return thread_timeout(fn, *args, timeout=timeout, **kwargs)

@@ -2,6 +2,8 @@
 
 ``distributed`` is imported only when a run starts (:meth:`DaskExecutor.start`), so
 ``import lockgate`` stays light; install it with ``pip install 'lockgate[dask]'``.
+This module's ``Client`` and ``Queue`` are ``distributed``'s, looked up on first use;
+a ``Client`` set on the module (a test double, say) is the one :meth:`start` uses.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from lockgate.engine.executors.base import Executor, ExecutorError, WorkerLostEr
 from lockgate.engine.result import RemoteValue
 
 if TYPE_CHECKING:
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, Queue
 
 __all__ = ["DaskCall", "DaskExecutor", "DaskResult"]
 
@@ -39,6 +41,12 @@ MIN_CAPACITY = 10_000
 _EXECUTING = frozenset({"executing", "long-running"})
 _WORKER_QUERY_TIMEOUT = 1.0  # s: asking a worker whether it runs a call (its loop may hang)
 _STOP_TIMEOUT = 20.0  # s: the most stop() blocks the scheduling loop
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Client", "Queue"):
+        return getattr(_import_distributed(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _import_distributed() -> ModuleType:
@@ -81,8 +89,14 @@ class DaskExecutor(Executor):
 
     Args:
         address: the scheduler to connect to, e.g. ``"tcp://127.0.0.1:8786"``
-            (started with ``dask scheduler`` and ``dask worker``); ``None`` starts a
-            ``LocalCluster`` for each run.
+            (started with ``dask scheduler`` and ``dask worker``); ``None`` (or
+            ``"local"``) starts a ``LocalCluster`` for each run.
+        local_processes: whether the ``LocalCluster``'s workers are processes (True,
+            the default: hard timeouts, no GIL shared with the flow) or threads of this
+            process (False). Ignored with ``address``.
+        debug: Dask's own log level on a ``LocalCluster``: True keeps its warnings
+            (``silence_logs=logging.WARNING``, the default), False keeps only critical
+            messages.
         cluster_kwargs: keyword arguments for ``distributed.LocalCluster``, over these
             defaults: ``n_workers=min(2, cpu count)``, ``threads_per_worker=1``,
             ``processes=True``, ``host="127.0.0.1"``, ``dashboard_address=None``
@@ -95,10 +109,14 @@ class DaskExecutor(Executor):
             several times faster than through the scheduler for small batches). Pass
             ``{"direct_to_workers": True}`` with ``address`` when this process can
             reach the workers.
+        **kwargs: more keyword arguments for ``distributed.Client`` (as Prefect 0.5.1
+            takes them); without ``address`` the Client passes the ones it does not
+            know to the ``LocalCluster`` it starts (``n_workers=4``, say).
 
     Raises:
         TypeError: when ``address`` is not a string, or ``cluster_kwargs`` or
-            ``client_kwargs`` is not a dict.
+            ``client_kwargs`` is not a dict, or ``local_processes`` or ``debug`` is
+            not a bool.
         ValueError: when both ``address`` and ``cluster_kwargs`` are given.
     """
 
@@ -121,9 +139,14 @@ class DaskExecutor(Executor):
     def __init__(
         self,
         address: str | None = None,
+        local_processes: bool | None = None,
+        debug: bool | None = None,
         cluster_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
+        if address == "local":
+            address = None
         if address is not None and not isinstance(address, str):
             raise TypeError(
                 f"DaskExecutor(address={address!r}): use the scheduler's address as a "
@@ -134,14 +157,19 @@ class DaskExecutor(Executor):
                 raise TypeError(
                     f"DaskExecutor({name}={value!r}): use a dict of keyword arguments, or None."
                 )
+        for name, flag in (("local_processes", local_processes), ("debug", debug)):
+            if flag is not None and not isinstance(flag, bool):
+                raise TypeError(f"DaskExecutor({name}={flag!r}): use True, False or None.")
         if address is not None and cluster_kwargs:
             raise ValueError(
                 f"DaskExecutor(address={address!r}, cluster_kwargs=...): cluster_kwargs only "
                 "configure the LocalCluster started when no address is given; drop one of them."
             )
         self.address = address
+        self.local_processes = local_processes
+        self.debug = debug
         self.cluster_kwargs = dict(cluster_kwargs or {})
-        self.client_kwargs = dict(client_kwargs or {})
+        self.client_kwargs = {**(client_kwargs or {}), **kwargs}
         self.capacity = MIN_CAPACITY
         self._client: Client | None = None
         self._cluster: LocalCluster | None = None
@@ -160,6 +188,8 @@ class DaskExecutor(Executor):
     def __getstate__(self) -> dict[str, Any]:
         return {
             "address": self.address,
+            "local_processes": self.local_processes,
+            "debug": self.debug,
             "cluster_kwargs": self.cluster_kwargs,
             "client_kwargs": self.client_kwargs,
             "capacity": MIN_CAPACITY,
@@ -188,17 +218,23 @@ class DaskExecutor(Executor):
 
     # -- a run ----------------------------------------------------------------------------
     @contextmanager
-    def start(self) -> Iterator[None]:
+    def start(self) -> Iterator[Any]:
         """Connect to the cluster (or start a ``LocalCluster``) for one run.
 
         On exit, close the client, and the cluster if this executor started it:
         also after Ctrl-C or an error, and without waiting for calls still running.
+
+        Yields:
+            The run's ``distributed.Client`` (to submit work of your own, say).
 
         Raises:
             ImportError: when ``distributed`` is not installed.
             RuntimeError: when this executor is already started.
         """
         distributed = _import_distributed()
+        import dask
+
+        client_class = globals().get("Client", distributed.Client)
         if self._client is not None:
             raise RuntimeError(f"{self!r} is already started; a run uses one start() at a time.")
         cluster: LocalCluster | None = None
@@ -206,15 +242,20 @@ class DaskExecutor(Executor):
         try:
             client_kwargs = {"set_as_default": False, **self.client_kwargs}
             if self.address is not None:
-                client = distributed.Client(self.address, **client_kwargs)
+                client = client_class(self.address, **client_kwargs)
             else:
-                cluster = _start_local_cluster(distributed, self.cluster_kwargs)
-                # Fetch results from the workers themselves, not through the scheduler.
-                client = distributed.Client(cluster, **{"direct_to_workers": True, **client_kwargs})
+                options = self._local_cluster_options()
+                # The Client starts the LocalCluster from the options it does not take
+                # itself; results come from the workers themselves, not the scheduler.
+                # The scheduler reads allowed-failures when created: a call whose worker
+                # dies fails at once.
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    client = client_class(**{"direct_to_workers": True, **options, **client_kwargs})
+                cluster = client.cluster
             threads = sum(client.nthreads().values())
             self.capacity = max(MIN_CAPACITY, CAPACITY_PER_THREAD * threads)
             self._client, self._cluster = client, cluster
-            yield
+            yield client
         finally:
             self._client = self._cluster = None
             self.capacity = MIN_CAPACITY
@@ -224,6 +265,49 @@ class DaskExecutor(Executor):
                 call._fail(ExecutorError("the run ended before the call reached the Dask cluster"))
             _shut_down(client, cluster)
 
+    def _local_cluster_options(self) -> dict[str, Any]:
+        """Keyword arguments for the ``LocalCluster`` of a run without ``address``."""
+        options: dict[str, Any] = {
+            "n_workers": min(2, os.cpu_count() or 1),
+            "threads_per_worker": 1,
+            "processes": True if self.local_processes is None else self.local_processes,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+            "silence_logs": logging.CRITICAL if self.debug is False else logging.WARNING,
+        }
+        options.update(self.cluster_kwargs)
+        if not options["processes"] and "host" not in self.cluster_kwargs:
+            # Worker threads talk to the scheduler in-process ("inproc://"), no socket.
+            del options["host"]
+        if options["dashboard_address"] is None:
+            # No dashboard, and the scheduler's small HTTP server (health, metrics) on a
+            # free loopback port rather than 8787, which another cluster may hold.
+            options["scheduler_kwargs"] = {
+                "dashboard": False,
+                "dashboard_address": "127.0.0.1:0",
+                **(options.get("scheduler_kwargs") or {}),
+            }
+        return options
+
+    def queue(self, maxsize: int = 0, client: Client | None = None) -> Queue:
+        """A ``distributed.Queue`` on the cluster, which tasks on any worker can share.
+
+        Args:
+            maxsize: the most items it holds; 0 means no limit.
+            client: the client to create it with (default: the run's).
+
+        Returns:
+            The queue.
+
+        Raises:
+            RuntimeError: outside ``with executor.start():`` when no ``client`` is given.
+        """
+        client = client or self._client
+        if client is None:
+            raise RuntimeError("DaskExecutor.queue() needs `with executor.start():` first.")
+        shared: Queue = _import_distributed().Queue(maxsize=maxsize, client=client)
+        return shared
+
     # -- calls ----------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Start ``fn(*args, **kwargs)`` on the cluster; return a :class:`DaskCall`.
@@ -232,7 +316,8 @@ class DaskExecutor(Executor):
         together (one message, as ``client.map`` sends them), as soon as the client's
         event loop runs. A :class:`DaskResult` among the arguments (also as a value of
         a dict or an item of a list argument) is not fetched: Dask hands the value to
-        the worker directly. Never raises for the call: when it cannot be pickled, the
+        the worker directly; so is the result of a :class:`DaskCall` given as an
+        argument (``submit(add_one, submit(load))``). Never raises for the call: when it cannot be pickled, the
         future returned is already failed with an :class:`ExecutorError`.
 
         Raises:
@@ -241,6 +326,8 @@ class DaskExecutor(Executor):
         client = self._client
         if client is None:
             raise RuntimeError("DaskExecutor.submit() needs `with executor.start():` first.")
+        if any(isinstance(a, DaskCall) for a in (*args, *kwargs.values())):
+            args, kwargs = self._results_of_calls(args, kwargs)
         try:
             refs_inside = any(_holds_result(a) for a in (*args, *kwargs.values()))
             payload, refs = pack_call(fn, args, kwargs, DaskResult if refs_inside else None)
@@ -258,6 +345,20 @@ class DaskExecutor(Executor):
             loop: Any = client.loop
             loop.add_callback(self._send)
         return call
+
+    def _results_of_calls(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Replace each :class:`DaskCall` argument by a reference to its result."""
+        calls = [a for a in (*args, *kwargs.values()) if isinstance(a, DaskCall)]
+        self._send_now(calls)
+
+        def result_of(value: Any) -> Any:
+            if isinstance(value, DaskCall) and not isinstance(value._future, ConcurrentFuture):
+                return DaskResult(value._future)
+            return value
+
+        return tuple(map(result_of, args)), {k: result_of(v) for k, v in kwargs.items()}
 
     def _send(self) -> None:
         """Send the calls submitted so far to the scheduler, in one message."""
@@ -830,31 +931,6 @@ def _remote_functions() -> tuple[Callable[..., Any], ...]:
 
 
 # -- the local cluster ------------------------------------------------------------------------
-def _start_local_cluster(distributed: ModuleType, cluster_kwargs: dict[str, Any]) -> Any:
-    import dask
-
-    options: dict[str, Any] = {
-        "n_workers": min(2, os.cpu_count() or 1),
-        "threads_per_worker": 1,
-        "processes": True,
-        "host": "127.0.0.1",
-        "dashboard_address": None,
-        "silence_logs": logging.WARNING,
-    }
-    options.update(cluster_kwargs)
-    if options["dashboard_address"] is None:
-        # No dashboard, and the scheduler's small HTTP server (health, metrics) on a
-        # free loopback port rather than 8787, which another cluster may hold.
-        options["scheduler_kwargs"] = {
-            "dashboard": False,
-            "dashboard_address": "127.0.0.1:0",
-            **(options.get("scheduler_kwargs") or {}),
-        }
-    # The scheduler reads this when created: a call whose worker dies fails at once.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        return distributed.LocalCluster(**options)
-
-
 def _shut_down(client: Any, cluster: Any) -> None:
     """Close the client, and the cluster if we started it, without waiting for calls."""
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,17 @@ class LocalExecutor(Executor):
     def wait(self, futures: Any) -> Any:
         """Results are computed at submit time, so return them unchanged."""
         return futures
+
+    def queue(self, maxsize: int = 0) -> queue.Queue[Any]:
+        """A ``queue.Queue`` (tasks run in this thread, so a plain queue is shared).
+
+        Args:
+            maxsize: the most items it holds; 0 means no limit.
+
+        Returns:
+            A new queue.
+        """
+        return queue.Queue(maxsize=maxsize)
 
     def __repr__(self) -> str:
         return "LocalExecutor()"
