@@ -40,7 +40,9 @@ class Flow:
             terminal tasks).
         state_handlers: callables ``handler(flow, old_state, new_state)``.
         on_failure: a callable ``on_failure(flow, state)`` run when the flow fails.
-        validate: check the whole flow after adding ``tasks`` and ``edges``.
+        validate: check the whole flow after adding ``tasks`` and ``edges`` (default:
+            the setting ``flows.eager_edge_validation``; each edge is checked as it is
+            added either way).
         result_handler: the default result handler for tasks that have none.
 
     Raises:
@@ -102,6 +104,10 @@ class Flow:
             self.add_edge(e.upstream_task, e.downstream_task, key=e.key, mapped=e.mapped)
         if reference_tasks:
             self.set_reference_tasks(reference_tasks)
+        if validate is None:
+            from lockgate.configuration import config
+
+            validate = bool(config.get_nested("flows.eager_edge_validation"))
         if validate:
             self.validate()
 
