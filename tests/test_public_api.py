@@ -302,6 +302,7 @@ PINNED: dict[str, list[str]] = {
     ],
     "lockgate.utilities.notifications": [
         "callback_factory",
+        "default_email_from",
         "email_message_formatter",
         "gmail_notifier",
         "send_email",

@@ -11,7 +11,9 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
 from lockgate import Flow, Parameter, task
+from lockgate.engine.flow_runner import FlowRunner
 from lockgate.environments import Environment, LocalEnvironment
+from lockgate.utilities.configuration import set_temporary_config
 from lockgate.utilities.environments import from_file
 
 
@@ -74,6 +76,25 @@ def test_file_holds_the_key_and_the_encrypted_flow_as_json(tmp_path):
     # encrypted, not just pickled: a plain pickle would hold the flow's name
     assert b"greeting" not in base64.b64decode(data["serialized_flow"])
     assert from_file(str(path)).serialized_flow == env.serialized_flow
+
+
+class RecordingFlowRunner(FlowRunner):
+    """A flow runner that notes the flows it ran."""
+
+    ran: list[str] = []
+
+    def run(self, *args, **kwargs):
+        RecordingFlowRunner.ran.append(self.flow.name)
+        return super().run(*args, **kwargs)
+
+
+def test_run_uses_the_configured_flow_runner(tmp_path):
+    env = LocalEnvironment().build(greeting_flow())
+    setting = {"engine.flow_runner.default_class": f"{__name__}.RecordingFlowRunner"}
+    with set_temporary_config(setting):
+        state = env.run({"parameters": {"name": "Lin", "out": str(tmp_path / "o.txt")}})
+    assert state.is_successful()
+    assert RecordingFlowRunner.ran == ["greeting"]
 
 
 def test_build_returns_a_new_environment_and_keeps_the_key():

@@ -195,3 +195,22 @@ def test_importing_notifications_does_not_import_requests():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_smtp_server_and_sender_from_the_notifications_settings():
+    from lockgate.utilities.configuration import set_temporary_config
+
+    with SMTPReceiver() as smtp:
+        settings = {
+            "notifications.smtp_server": smtp.host,
+            "notifications.smtp_port": smtp.port,
+            "notifications.smtp_type": "INSECURE",
+            "notifications.email_from": "pipelines@example.com",
+        }
+        with set_temporary_config(settings):
+            with lockgate.context(secrets={"EMAIL_USERNAME": "oncall@example.com"}):
+                run_with(gmail_notifier(only_states=[Success]))
+    (mail,) = smtp.mails
+    assert mail.sender == "pipelines@example.com"
+    assert mail.message["From"] == "pipelines@example.com"
+    assert mail.recipients == ["oncall@example.com"]

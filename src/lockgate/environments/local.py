@@ -140,17 +140,8 @@ class LocalEnvironment(Environment):
                 "LocalEnvironment().build(flow) to make one that holds a flow."
             )
         flow = self.deserialize_flow_from_bytes(self.serialized_flow)
-        runner = _default_flow_runner_class()(flow=flow)
+        from lockgate.engine import get_default_flow_runner_class
+
+        runner = get_default_flow_runner_class()(flow=flow)
         state: State = runner.run(**(runner_kwargs or {}))
         return state
-
-
-def _default_flow_runner_class() -> Any:
-    from lockgate import engine
-
-    chooser = getattr(engine, "get_default_flow_runner_class", None)
-    if chooser is not None:
-        return chooser()
-    from lockgate.engine import flow_runner
-
-    return flow_runner.FlowRunner

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "callback_factory",
+    "default_email_from",
     "email_message_formatter",
     "gmail_notifier",
     "slack_message_formatter",
@@ -109,7 +110,7 @@ def email_message_formatter(tracked_obj: Any, state: State, email_to: str) -> st
     )
     contents = EmailMessage()
     contents["Subject"] = f"State change notification for {tracked_obj.name}"
-    contents["From"] = str(config_value("notifications.email_from", DEFAULT_EMAIL_FROM))
+    contents["From"] = default_email_from()
     contents["To"] = str(email_to)
     contents.set_content(text)
     contents.add_alternative(f"<html><body>{body}</body></html>", subtype="html")
@@ -157,20 +158,30 @@ def _should_notify(
     return not only_states or any(isinstance(state, wanted) for wanted in only_states)
 
 
+def default_email_from() -> str:
+    """The sender address notifications use: ``notifications.email_from``, else 0.5.1's.
+
+    Returns:
+        The address.
+    """
+    return str(config_value("notifications.email_from", None) or DEFAULT_EMAIL_FROM)
+
+
 def _open_smtp(
     smtp: ModuleType, smtp_server: str | None, smtp_port: int | None, smtp_type: str | None
 ) -> smtplib.SMTP:
     # ``smtp`` is the caller's ``smtplib`` module: each module that sends mail keeps its own
     # ``smtplib`` name, so a test (or an application) can swap it in one place.
-    server = smtp_server or config_value("notifications.smtp_server", DEFAULT_SMTP_SERVER)
-    kind = str(smtp_type or config_value("notifications.smtp_type", "SSL")).upper()
+    # A setting that is false or empty means "not set", as elsewhere in config.toml.
+    server = smtp_server or config_value("notifications.smtp_server", None) or DEFAULT_SMTP_SERVER
+    kind = str(smtp_type or config_value("notifications.smtp_type", None) or "SSL").upper()
     if kind not in SMTP_TYPES:
         raise ValueError(
             f"Unknown smtp_type {smtp_type!r}; use one of {', '.join(SMTP_TYPES)} "
             "(argument smtp_type= or setting notifications.smtp_type)."
         )
     default_port = {"SSL": DEFAULT_SMTP_PORT, "STARTTLS": 587, "INSECURE": 25}[kind]
-    port = int(smtp_port or config_value("notifications.smtp_port", default_port))
+    port = int(smtp_port or config_value("notifications.smtp_port", None) or default_port)
     if kind == "SSL":
         connection: smtplib.SMTP = smtp.SMTP_SSL(server, port, timeout=_NETWORK_TIMEOUT)
         return connection
@@ -219,7 +230,7 @@ def send_email(
     """
     if isinstance(email_to, str) and "," in email_to:
         email_to = [address.strip() for address in email_to.split(",") if address.strip()]
-    sender = email_from or str(config_value("notifications.email_from", DEFAULT_EMAIL_FROM))
+    sender = email_from or default_email_from()
     connection = _open_smtp(smtp_module or smtplib, smtp_server, smtp_port, smtp_type)
     try:
         if password is not None:

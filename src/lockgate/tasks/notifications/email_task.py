@@ -6,10 +6,9 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
-from lockgate.client._config import config_value
 from lockgate.client.secrets import Secret
 from lockgate.core.task import Task
-from lockgate.utilities.notifications import DEFAULT_EMAIL_FROM, send_email
+from lockgate.utilities.notifications import default_email_from, send_email
 from lockgate.utilities.tasks import defaults_from_attrs
 
 __all__ = ["EmailTask"]
@@ -82,7 +81,7 @@ class EmailTask(Task):
         contents["Subject"] = subject or ""
         sender = self.email_from
         if sender is None:
-            sender = str(config_value("notifications.email_from", DEFAULT_EMAIL_FROM))
+            sender = default_email_from()
         contents["From"] = sender
         contents["To"] = recipient
         contents.set_content(msg or "")
