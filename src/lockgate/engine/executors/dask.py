@@ -89,11 +89,13 @@ class DaskExecutor(Executor):
 
     Args:
         address: the scheduler to connect to, e.g. ``"tcp://127.0.0.1:8786"``
-            (started with ``dask scheduler`` and ``dask worker``); ``None`` (or
-            ``"local"``) starts a ``LocalCluster`` for each run.
-        local_processes: whether the ``LocalCluster``'s workers are processes (True,
-            the default: hard timeouts, no GIL shared with the flow) or threads of this
-            process (False). Ignored with ``address``.
+            (started with ``dask scheduler`` and ``dask worker``); ``"local"``
+            starts a ``LocalCluster`` for each run. ``None`` uses the setting
+            ``engine.executor.dask.address`` (``"local"`` unless you change it).
+        local_processes: whether the ``LocalCluster``'s workers are processes (True:
+            hard timeouts, no GIL shared with the flow) or threads of this process
+            (False). ``None`` uses the setting ``engine.executor.dask.local_processes``
+            (True unless you change it). Ignored with ``address``.
         debug: Dask's own log level on a ``LocalCluster``: True keeps its warnings
             (``silence_logs=logging.WARNING``, the default), False keeps only critical
             messages.
@@ -145,6 +147,12 @@ class DaskExecutor(Executor):
         client_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        from lockgate.configuration import config
+
+        if address is None:
+            address = config.get_nested("engine.executor.dask.address") or None
+        if local_processes is None:
+            local_processes = config.get_nested("engine.executor.dask.local_processes")
         if address == "local":
             address = None
         if address is not None and not isinstance(address, str):
