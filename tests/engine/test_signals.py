@@ -277,13 +277,13 @@ def test_no_result_is_not_none() -> None:
     assert not NoResult
     assert NoResult == NoResult
     assert NoResult != SafeResult(None, None)  # type: ignore[arg-type]
-    assert repr(NoResult) == "NoResult"
+    assert str(NoResult) == "NoResult"
 
 
 def test_no_result_is_already_safe() -> None:
-    assert NoResult.value is None
+    assert NoResult.value is NoResult
     assert NoResult.to_result() is NoResult
-    assert NoResult.store_safe_value() is NoResult
+    assert NoResult.safe_value is NoResult
 
 
 # -- Result and SafeResult ------------------------------------------------------------------
@@ -309,9 +309,9 @@ def test_result_holds_value_and_handler() -> None:
     result = Result(5, handler)  # type: ignore[arg-type]
     assert result.value == 5
     assert result.result_handler is handler
-    assert result.safe_value is None
+    assert result.safe_value is NoResult
     assert result.to_result() is result
-    assert repr(result) == "Result(5)"
+    assert repr(result) == "<Result: 5>"
 
 
 def test_result_equality() -> None:
@@ -338,30 +338,34 @@ def test_store_safe_value_without_handler_raises_helpful_error() -> None:
 def test_store_safe_value_writes_once() -> None:
     handler = MemoryHandler()
     result = Result({"a": 1}, handler)  # type: ignore[arg-type]
-    safe = result.store_safe_value()
+    result.store_safe_value()
+    safe = result.safe_value
     assert isinstance(safe, SafeResult)
     assert safe.result_handler is handler
     assert handler.read(safe.value) == {"a": 1}
+    result.store_safe_value()
     assert result.safe_value is safe
-    assert result.store_safe_value() is safe
     assert handler.writes == 1
 
 
 def test_safe_result_reads_back() -> None:
     handler = MemoryHandler()
-    safe = Result([1, 2], handler).store_safe_value()  # type: ignore[arg-type]
+    result = Result([1, 2], handler)  # type: ignore[arg-type]
+    result.store_safe_value()
+    safe = result.safe_value
     again = safe.to_result()
     assert isinstance(again, Result)
     assert again.value == [1, 2]
     assert again.safe_value is safe
-    assert again.store_safe_value() is safe
+    again.store_safe_value()
+    assert again.safe_value is safe
     assert handler.writes == 1
 
 
 def test_safe_result_is_already_safe() -> None:
     safe = SafeResult("mem://1", MemoryHandler())  # type: ignore[arg-type]
-    assert safe.store_safe_value() is safe
-    assert repr(safe) == "SafeResult('mem://1')"
+    assert safe.safe_value is safe
+    assert repr(safe) == "<SafeResult: 'mem://1'>"
 
 
 def test_result_pickles() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ class Flow:
         if not isinstance(name, str):
             raise TypeError(f"A flow's name must be a string, got {name!r}.")
         self.name = name
+        self.id: str = str(uuid.uuid4())  # identifies the flow in serialized form
         if schedule is not None and not isinstance(schedule, Schedule):
             raise TypeError(
                 f"Flow '{name}': schedule must be a lockgate.schedules.Schedule (e.g. "
@@ -326,11 +328,11 @@ class Flow:
         for role, t in (("upstream_task", upstream_task), ("downstream_task", downstream_task)):
             if not isinstance(t, Task):
                 raise TypeError(f"add_edge: {role} must be a Task, got {t!r} ({type(t).__name__}).")
+        edge = Edge(upstream_task, downstream_task, key=key, mapped=mapped)  # checks the key
         if key is not None:
             self._check_new_key(downstream_task, key)
         if upstream_task is downstream_task:
             raise ValueError(f"Task '{upstream_task.name}' cannot depend on itself.")
-        edge = Edge(upstream_task, downstream_task, key=key, mapped=mapped)
         if edge in self._edges:
             return edge
         self.add_task(upstream_task)
@@ -482,6 +484,31 @@ class Flow:
         new.update(self)
         new._reference_tasks = set(self._reference_tasks)
         return new
+
+    def serialize(self, build: bool = False) -> dict[str, Any]:
+        """A JSON-compatible description of the flow's structure (see ``docs/serialization.md``).
+
+        Args:
+            build: build the flow's environment first (a LocalEnvironment then carries
+                the encrypted flow itself).
+
+        Returns:
+            Tasks, edges, parameters, reference tasks and schedule, as
+            :class:`~lockgate.serialization.flow.FlowSchema` writes them.
+
+        Raises:
+            ValueError: when the flow is not valid (see :meth:`validate`).
+        """
+        from lockgate.serialization.flow import FlowSchema
+
+        self.validate()
+        serialized: dict[str, Any] = FlowSchema(exclude=["environment"]).dump(self)
+        environment = getattr(self, "environment", None)
+        if build and environment is not None:
+            environment = environment.build(self)
+        if environment is not None:
+            serialized.update(FlowSchema(only=["environment"]).dump({"environment": environment}))
+        return serialized
 
     def validate(self) -> None:
         """Check the whole flow.

@@ -9,6 +9,7 @@ its inputs (the functional API); outside, wire tasks with ``flow.add_edge`` and
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -158,6 +159,7 @@ class Task:
         from lockgate.engine import cache_validators
 
         self.name: str = type(self).__name__ if name is None else name
+        self.id: str = str(uuid.uuid4())  # identifies the task in serialized flows
         self.slug = slug
         self.tags: set[str] = set(tags or ()) | set(_current_context().get("tags", ()))
         owner = f"Task '{self.name}'"
@@ -243,6 +245,18 @@ class Task:
     def __repr__(self) -> str:
         return f"<Task: {self.name}>"
 
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-compatible description of the task (see ``docs/serialization.md``).
+
+        Returns:
+            The task's settings, inputs and callables by name, as
+            :class:`~lockgate.serialization.task.TaskSchema` writes them.
+        """
+        from lockgate.serialization.task import TaskSchema
+
+        serialized: dict[str, Any] = TaskSchema().dump(self)
+        return serialized
+
     # == stays identity (the default); operators below build new tasks instead.
     __hash__ = object.__hash__
 
@@ -260,6 +274,7 @@ class Task:
             AttributeError: when a key of ``task_args`` is not an attribute of the task.
         """
         new = copy.copy(self)
+        new.id = str(uuid.uuid4())  # a copy is another task, in a serialized flow too
         new.tags = set(self.tags) | set(_current_context().get("tags", ()))
         new.state_handlers = list(self.state_handlers)
         for attr, value in task_args.items():
@@ -531,6 +546,17 @@ class Parameter(Task):
 
     def __repr__(self) -> str:
         return f"<Parameter: {self.name}>"
+
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-compatible description of the parameter (see ``docs/serialization.md``).
+
+        Returns:
+            The parameter as :class:`~lockgate.serialization.task.ParameterSchema` writes it.
+        """
+        from lockgate.serialization.task import ParameterSchema
+
+        serialized: dict[str, Any] = ParameterSchema().dump(self)
+        return serialized
 
     def __call__(self, *args: Any, **kwargs: Any) -> Task:
         raise TypeError(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lockgate.engine.result_handlers import ResultHandler
 
 __all__ = [
+    "MissingResultHandlerError",
     "NoResult",
     "NoResultType",
     "RemoteValue",
@@ -86,32 +87,68 @@ def fetch_values(values: Sequence[RemoteValue]) -> list[Any]:
 
 
 class ResultInterface:
-    """What every result type offers: a ``value`` and a ``result_handler``."""
+    """What every result type offers: a ``value``, a ``safe_value`` and a ``result_handler``.
+
+    Two results are equal when they have the same class and equal public attributes
+    (value, handler and, for a :class:`Result`, its stored location). They hash by
+    identity.
+    """
 
     value: Any
     result_handler: ResultHandler | None
 
     def to_result(self) -> ResultInterface:
-        """Return a result whose ``value`` is the real value (reading it if needed)."""
+        """Return a result whose ``value`` is the real value (reading it if needed).
+
+        Returns:
+            This result; :class:`SafeResult` overrides it to read the stored value.
+        """
         return self
 
-    def store_safe_value(self) -> SafeResult:
-        """Write the value through the handler and return the stored location."""
-        raise NotImplementedError
+    def store_safe_value(self) -> None:
+        """Write the value through the handler, if this kind of result needs it."""
+
+    def _public(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def __eq__(self, other: object) -> bool:
-        return (
-            type(self) is type(other)
-            and isinstance(other, ResultInterface)
-            and self.value == other.value
-            and self.result_handler == other.result_handler
+        if type(self) is not type(other):
+            return False
+        assert isinstance(other, ResultInterface)
+        mine, theirs = self._public(), other._public()
+        return mine.keys() == theirs.keys() and all(
+            _same(value, theirs[key]) for key, value in mine.items()
         )
 
     __hash__ = object.__hash__
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.value!r}>"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b`` as a plain bool (values whose ``==`` is elementwise compare by identity)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+class MissingResultHandlerError(ValueError, AssertionError):
+    """A :class:`Result` was asked to store its value but has no result handler.
+
+    It is a ValueError (the result is missing a setting) and, for code written for
+    Prefect 0.5.1, an AssertionError.
+    """
+
 
 class Result(ResultInterface):
     """An in-memory value and the handler that can persist it.
+
+    ``safe_value`` starts as :data:`NoResult` and becomes a :class:`SafeResult` (the
+    stored location) once :meth:`store_safe_value` has written the value.
 
     Args:
         value: the value the task produced.
@@ -121,27 +158,26 @@ class Result(ResultInterface):
 
     def __init__(self, value: Any, result_handler: ResultHandler | None = None) -> None:
         self.value = value
+        self.safe_value: SafeResult = NoResult
         self.result_handler = result_handler
-        self.safe_value: SafeResult | None = None
 
-    def store_safe_value(self) -> SafeResult:
-        """Write the value once through the handler and remember where it went.
+    def store_safe_value(self) -> None:
+        """Write the value through the handler once and keep the location in ``safe_value``.
+
+        A result whose ``safe_value`` is already set is not written again.
 
         Raises:
-            ValueError: when the result has no handler to write it with.
+            MissingResultHandlerError: when the result has no handler to write with.
         """
-        if self.safe_value is None:
-            if self.result_handler is None:
-                raise ValueError(
-                    "This Result has no result_handler, so its value cannot be stored; "
-                    "give the task (or flow) a result_handler, e.g. LocalResultHandler()."
-                )
-            location = self.result_handler.write(self.value)
-            self.safe_value = SafeResult(location, self.result_handler)
-        return self.safe_value
-
-    def __repr__(self) -> str:
-        return f"Result({self.value!r})"
+        if self.safe_value is not NoResult:
+            return
+        if self.result_handler is None:
+            raise MissingResultHandlerError(
+                "This Result has no result_handler, so its value cannot be stored; "
+                "give the task (or flow) a result_handler, e.g. LocalResultHandler()."
+            )
+        location = self.result_handler.write(self.value)
+        self.safe_value = SafeResult(location, self.result_handler)
 
 
 class SafeResult(ResultInterface):
@@ -156,23 +192,35 @@ class SafeResult(ResultInterface):
         self.value = value
         self.result_handler = result_handler
 
-    def to_result(self) -> Result:
-        """Read the stored value back into an in-memory :class:`Result`."""
-        assert self.result_handler is not None
+    @property
+    def safe_value(self) -> SafeResult:
+        """A stored value is its own safe form."""
+        return self
+
+    def to_result(self) -> ResultInterface:
+        """Read the stored value back into an in-memory :class:`Result`.
+
+        Returns:
+            A :class:`Result` holding the value, whose ``safe_value`` is this result.
+
+        Raises:
+            ValueError: when the result has no handler to read with.
+        """
+        if self.result_handler is None:
+            raise ValueError(
+                f"SafeResult({self.value!r}) has no result_handler, so its value cannot be read."
+            )
         result = Result(self.result_handler.read(self.value), self.result_handler)
         result.safe_value = self
         return result
 
-    def store_safe_value(self) -> SafeResult:
-        """A stored value is already safe; return it unchanged."""
-        return self
-
-    def __repr__(self) -> str:
-        return f"SafeResult({self.value!r})"
-
 
 class NoResultType(SafeResult):
-    """The type of :data:`NoResult`; there is exactly one instance."""
+    """The type of :data:`NoResult`, the marker for "no value at all".
+
+    There is one instance: calling ``NoResultType()`` returns it. Its ``value`` and
+    ``safe_value`` are itself, it is falsy, and it has no ``result_handler``.
+    """
 
     _instance: NoResultType | None = None
 
@@ -182,10 +230,23 @@ class NoResultType(SafeResult):
         return cls._instance
 
     def __init__(self) -> None:
-        self.value = None
-        self.result_handler = None
+        """Nothing to set: the value is the instance itself."""
 
-    def to_result(self) -> NoResultType:  # type: ignore[override]
+    @property
+    def value(self) -> NoResultType:
+        """The marker itself: there is no value."""
+        return self
+
+    @property
+    def result_handler(self) -> ResultHandler:  # type: ignore[override]
+        """There is none.
+
+        Raises:
+            AttributeError: always; nothing was stored, so nothing can read it back.
+        """
+        raise AttributeError("NoResult has no result_handler: there is no value to read back.")
+
+    def to_result(self) -> NoResultType:
         """There is nothing to read back: return :data:`NoResult` itself."""
         return self
 
@@ -194,7 +255,7 @@ class NoResultType(SafeResult):
         return (NoResultType, ())
 
     def __eq__(self, other: object) -> bool:
-        return other is self
+        return type(other) is NoResultType
 
     __hash__ = object.__hash__
 
@@ -202,6 +263,9 @@ class NoResultType(SafeResult):
         return False
 
     def __repr__(self) -> str:
+        return "<No result>"
+
+    def __str__(self) -> str:
         return "NoResult"
 
 

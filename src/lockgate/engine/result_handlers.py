@@ -2,26 +2,58 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import uuid
 from typing import Any
 
-__all__ = ["JSONResultHandler", "LocalResultHandler", "ResultHandler"]
+__all__ = [
+    "GCSResultHandler",
+    "JSONResultHandler",
+    "LocalResultHandler",
+    "ResultHandler",
+    "S3ResultHandler",
+]
 
 
-class ResultHandler:
-    """Interface: ``write(value) -> location`` and ``read(location) -> value``."""
+class ResultHandler(abc.ABC):
+    """Interface: ``write(value) -> location`` and ``read(location) -> value``.
 
+    Subclasses implement both methods (a class missing one cannot be instantiated).
+    Handlers compare equal when they have the same class and the same settings, and
+    they must pickle: they travel with tasks to other processes.
+    """
+
+    @abc.abstractmethod
     def write(self, result: Any) -> Any:
-        """Store ``result`` and return where it went."""
-        raise NotImplementedError
+        """Store ``result`` and return where it went.
 
+        Args:
+            result: the value to store.
+
+        Returns:
+            The location, which :meth:`read` turns back into the value.
+        """
+
+    @abc.abstractmethod
     def read(self, loc: Any) -> Any:
-        """Return the value stored at ``loc``."""
-        raise NotImplementedError
+        """Return the value stored at ``loc``.
+
+        Args:
+            loc: a location returned by :meth:`write`.
+
+        Returns:
+            The stored value.
+        """
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The handler's logger, ``lockgate.<class name>``."""
+        return logging.getLogger(f"lockgate.{type(self).__name__}")
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.__dict__ == other.__dict__
@@ -29,18 +61,35 @@ class ResultHandler:
     __hash__ = object.__hash__
 
 
+DEFAULT_RESULTS_DIR_NAME = "lockgate-results"
+"""The folder, in the system's temporary directory, of handlers made without a ``dir``."""
+
+
 class LocalResultHandler(ResultHandler):
     """Store results as cloudpickle files in a directory.
 
     Files are written to a temporary name and renamed into place, so a crash never
-    leaves a half-written result where a reader would find it.
+    leaves a half-written result where a reader would find it. Each write makes a new
+    file named ``lockgate-<random>.pickle``.
 
     Args:
-        dir: the directory (created on first write); defaults to a fresh temporary one.
+        dir: the directory (created on first write). None (the default) means the
+            ``lockgate-results`` folder of the system's temporary directory; ``dir``
+            itself stays None, so the handler serializes as "no directory chosen".
     """
 
     def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
-        self.dir = os.fspath(dir) if dir is not None else tempfile.mkdtemp(prefix="lockgate-")
+        self.dir = os.fspath(dir) if dir is not None else None
+
+    def directory(self) -> str:
+        """The directory files are written to (see ``dir``).
+
+        Returns:
+            ``dir``, or the default folder in the system's temporary directory.
+        """
+        if self.dir is not None:
+            return self.dir
+        return os.path.join(tempfile.gettempdir(), DEFAULT_RESULTS_DIR_NAME)
 
     def write(self, result: Any) -> str:
         """Pickle ``result`` to a new file and return its path.
@@ -60,13 +109,14 @@ class LocalResultHandler(ResultHandler):
         return self.write_pickled(data)
 
     def write_pickled(self, data: bytes) -> str:
-        """Write already-pickled ``data`` to a new file in :attr:`dir`; return its path.
+        """Write already-pickled ``data`` to a new file in :meth:`directory`; return its path.
 
         The file is written under a temporary name, flushed to disk and renamed, so a
         crash never leaves a half-written result behind.
         """
-        os.makedirs(self.dir, exist_ok=True)
-        path = os.path.join(self.dir, f"{uuid.uuid4().hex}.pickle")
+        directory = self.directory()
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"lockgate-{uuid.uuid4().hex}.pickle")
         tmp = path + ".tmp"
         try:
             with open(tmp, "wb") as f:
@@ -111,3 +161,61 @@ class JSONResultHandler(ResultHandler):
     def read(self, loc: str) -> Any:
         """Parse the JSON text ``loc``."""
         return json.loads(loc)
+
+
+class _ThirdPartyHandler(ResultHandler):
+    """A Prefect 0.5.1 handler for a third-party storage service lockgate does not ship."""
+
+    service = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise ImportError(
+            f"{type(self).__name__} is not part of lockgate: storing results in {self.service} "
+            "needs that service's client library, which lockgate does not include. Use "
+            "LocalResultHandler(dir=...) or JSONResultHandler, or subclass ResultHandler "
+            "with write() and read() for your storage."
+        )
+
+    def write(self, result: Any) -> Any:
+        """Never reached: the handler cannot be created.
+
+        Args:
+            result: the value.
+        """
+        raise NotImplementedError
+
+    def read(self, loc: Any) -> Any:
+        """Never reached: the handler cannot be created.
+
+        Args:
+            loc: the location.
+        """
+        raise NotImplementedError
+
+
+class GCSResultHandler(_ThirdPartyHandler):
+    """Prefect 0.5.1's Google Cloud Storage handler; creating one raises ImportError.
+
+    Args:
+        *args: ignored.
+        **kwargs: ignored.
+
+    Raises:
+        ImportError: always; lockgate has no Google Cloud Storage client.
+    """
+
+    service = "Google Cloud Storage"
+
+
+class S3ResultHandler(_ThirdPartyHandler):
+    """Prefect 0.5.1's AWS S3 handler; creating one raises ImportError.
+
+    Args:
+        *args: ignored.
+        **kwargs: ignored.
+
+    Raises:
+        ImportError: always; lockgate has no S3 client.
+    """
+
+    service = "AWS S3"

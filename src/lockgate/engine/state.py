@@ -198,6 +198,19 @@ class State:
         for name, value in data.items():
             object.__setattr__(self, name, value)  # "result" goes through the property
 
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-compatible description of the state (see ``docs/serialization.md``).
+
+        Only a stored result (one written by a result handler) is included.
+
+        Returns:
+            The state as :class:`~lockgate.serialization.state.StateSchema` writes it.
+        """
+        from lockgate.serialization.state import StateSchema
+
+        serialized: dict[str, Any] = StateSchema().dump(self)
+        return serialized
+
     # -- predicates ------------------------------------------------------------------
     def is_pending(self) -> bool:
         """True for Pending and its subclasses (Paused, Scheduled, Resume, Retrying)."""

@@ -330,7 +330,7 @@ class StoreRecorder(RunHooks):
         if task.checkpoint is False:
             return None
         stored = new._result
-        if stored is not None and getattr(stored, "safe_value", None) is not None:
+        if stored is not None and getattr(stored, "safe_value", None):  # NoResult is falsy
             return None
         value = new.result
         if value is NoResult:
@@ -628,7 +628,7 @@ class _RunWriter:
         """The fields of a success whose result the task's own handler stored."""
         stored = new._result
         safe = getattr(stored, "safe_value", None) if stored is not None else None
-        if safe is None:
+        if not safe:  # None, or NoResult: the value was never stored
             return NO_VALUES
         try:
             blob = dumps(safe)
