@@ -472,11 +472,16 @@ class TestErrors:
         flow.add_edge(a, b, key="anything")
         assert results(flow, b) == [{"anything": (None, None)}]
 
-    def test_edge_key_must_be_a_string(self) -> None:
-        with pytest.raises(TypeError, match="key must be a string"):
-            Edge(XY(), XY(), key=1)  # type: ignore[arg-type]
-        with pytest.raises((TypeError, ValueError), match="1"):
-            Flow("f").add_edge(XY(), XY(), key=1)  # type: ignore[arg-type]
+    @pytest.mark.parametrize("key", [1, "two words", "5th", "a.b", ""])
+    def test_edge_key_must_be_an_argument_name(self, key: Any) -> None:
+        with pytest.raises(ValueError, match="not a valid argument name"):
+            Edge(XY(), XY(), key=key)
+        with pytest.raises(ValueError, match="not a valid argument name"):
+            Flow("f").add_edge(XY(), XY(), key=key)
+
+    def test_edge_tasks_are_both_ends(self) -> None:
+        a, b = XY(name="a"), XY(name="b")
+        assert Edge(a, b, key="x").tasks == {a, b}
 
     def test_duplicate_parameter_name(self) -> None:
         flow = Flow("f")
@@ -491,11 +496,13 @@ class TestErrors:
             with pytest.raises(ValueError, match="'x'"):
                 inc(Parameter("x"))
 
-    def test_duplicate_parameter_name_with_another_slug(self) -> None:
-        flow = Flow("f")
-        flow.add_task(Parameter("when"))
-        with pytest.raises(ValueError, match="'when'"):
-            flow.add_task(Parameter("when").copy(slug="when-2"))
+    def test_a_parameters_name_and_slug_are_fixed(self) -> None:
+        when = Parameter("when")
+        with pytest.raises(AttributeError, match="cannot be changed"):
+            when.name = "then"
+        with pytest.raises(AttributeError, match="cannot be changed"):
+            when.copy(slug="when-2")
+        assert (when.name, when.slug) == ("when", "when")
 
     def test_duplicate_slug(self) -> None:
         flow = Flow("f")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import typing
+import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -583,7 +584,7 @@ def _annotated() -> dict[str, Any]:
 class TestInputsOutputs:
     def test_function_task(self) -> None:
         inc_annotated = _annotated()["inc_annotated"]
-        assert inc_annotated.inputs() == {"x": {"required": True, "type": int}}
+        assert inc_annotated.inputs() == {"x": {"required": True, "type": int, "default": None}}
         assert inc_annotated.outputs() is int
 
     def test_defaults_and_missing_annotations(self) -> None:
@@ -592,18 +593,18 @@ class TestInputsOutputs:
             return a
 
         assert f.inputs() == {
-            "a": {"required": True, "type": typing.Any},
-            "b": {"required": False, "type": typing.Any},
+            "a": {"required": True, "type": typing.Any, "default": None},
+            "b": {"required": False, "type": typing.Any, "default": 1},
         }
         assert f.outputs() is typing.Any
 
     def test_subclass(self) -> None:
         annotated = _annotated()["Annotated"]()
         assert annotated.inputs() == {
-            "a": {"required": True, "type": int},
-            "b": {"required": False, "type": str},
-            "c": {"required": True, "type": float},
-            "d": {"required": False, "type": int},
+            "a": {"required": True, "type": int, "default": None},
+            "b": {"required": False, "type": str, "default": "x"},
+            "c": {"required": True, "type": float, "default": None},
+            "d": {"required": False, "type": int, "default": 1},
         }
         assert annotated.outputs() is str
 
@@ -759,3 +760,81 @@ class TestOperators:
             result = value(1) + 1
         state = flow.run()
         assert isinstance(state.result[result], Success)
+
+
+# -- Prefect 0.5.1's task behaviours ---------------------------------------------------------
+class TestPrefectTaskBehaviours:
+    def test_a_bare_task_succeeds_with_none_as_a_placeholder(self) -> None:
+        placeholder = Task(name="checkpoint")
+        assert placeholder.run() is None
+        with Flow("f") as flow:
+            after = Task(name="after")
+            placeholder.set_downstream(after)
+        state = flow.run()
+        assert state.is_successful() and state.result[placeholder].result is None
+
+    def test_tags_given_as_one_string_are_refused(self) -> None:
+        with pytest.raises(TypeError, match=r"tags=\['nightly'\]"):
+            Task(tags="nightly")  # type: ignore[arg-type]
+
+    def test_a_cache_validator_without_cache_for_warns(self) -> None:
+        from lockgate.engine.cache_validators import all_inputs
+
+        with pytest.warns(UserWarning, match="will not be cached"):
+            Task(cache_validator=all_inputs)
+
+    def test_copying_a_task_wired_in_the_active_flow_warns(self) -> None:
+        a, b = Task(name="a"), Task(name="b")
+        with Flow("f"):
+            a.set_downstream(b)
+            with pytest.warns(UserWarning, match="has dependencies in the active flow"):
+                a.copy()
+            with Flow("other"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    a.copy()  # no dependencies in this flow: silent
+
+    def test_task_args_tags_add_to_the_tasks_tags(self) -> None:
+        @task(tags=["etl"])
+        def load(x: int) -> int:
+            return x
+
+        with lockgate.tags("nightly"), Flow("f"):
+            copy = load(1, task_args={"tags": ["db"], "name": "load-db"})
+        assert copy.tags == {"etl", "nightly", "db"} and copy.name == "load-db"
+
+    def test_binding_in_a_tags_block_adds_its_tags(self) -> None:
+        @task
+        def load(x: int) -> int:
+            return x
+
+        with Flow("f"):
+            with lockgate.tags("nightly"):
+                load.bind(1)
+        assert load.tags == {"nightly"}
+
+    def test_calling_a_task_without_a_required_argument_fails_at_once(self) -> None:
+        @task
+        def load(table: str, limit: int = 10) -> str:
+            return table
+
+        with Flow("f"), pytest.raises(TypeError, match="'table'"):
+            load(limit=5)
+
+    def test_outside_a_flow_the_message_says_no_flow_was_passed(self) -> None:
+        with pytest.raises(ValueError, match="No Flow was passed"):
+            Task().set_downstream(Task())
+
+    def test_or_with_a_value_makes_it_a_constant_task(self) -> None:
+        from lockgate.tasks.core.constants import Constant
+
+        with Flow("f") as flow:
+            first = Task()
+            after = first | 3
+        assert isinstance(after, Constant) and flow.upstream_tasks(after) == {first}
+
+    def test_parameters_keep_their_values_as_json_and_tasks_have_loggers(self) -> None:
+        from lockgate.engine.result_handlers import JSONResultHandler
+
+        assert isinstance(Parameter("p").result_handler, JSONResultHandler)
+        assert Task(name="load").logger.name == "lockgate.task.load"

@@ -25,7 +25,8 @@ class Edge:
         mapped: whether the downstream task maps over the upstream result.
 
     Raises:
-        TypeError: when ``key`` is not a string.
+        ValueError: when ``key`` is not a valid argument name (a string that is a
+            Python identifier).
     """
 
     __slots__ = ("_hash", "downstream_task", "key", "mapped", "upstream_task")
@@ -37,13 +38,21 @@ class Edge:
         key: str | None = None,
         mapped: bool = False,
     ) -> None:
-        if key is not None and not isinstance(key, str):
-            raise TypeError(f"Edge key must be a string naming a run() argument, got {key!r}.")
+        if key is not None and not (isinstance(key, str) and key.isidentifier()):
+            raise ValueError(
+                f"Edge key must name an argument of the downstream task's run(), like "
+                f"'rows'; got {key!r}, which is not a valid argument name."
+            )
         self.upstream_task = upstream_task
         self.downstream_task = downstream_task
         self.key = key
         self.mapped = mapped
         self._hash = hash((id(upstream_task), id(downstream_task), key, mapped))
+
+    @property
+    def tasks(self) -> set[Task]:
+        """Both ends of the edge."""
+        return {self.upstream_task, self.downstream_task}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The hash depends on object ids, so rebuild it in the unpickling process.

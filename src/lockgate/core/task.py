@@ -9,7 +9,9 @@ its inputs (the functional API); outside, wire tasks with ``flow.add_edge`` and
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -161,8 +163,13 @@ class Task:
         self.name: str = type(self).__name__ if name is None else name
         self.id: str = str(uuid.uuid4())  # identifies the task in serialized flows
         self.slug = slug
-        self.tags: set[str] = set(tags or ()) | set(_current_context().get("tags", ()))
         owner = f"Task '{self.name}'"
+        if isinstance(tags, str):
+            raise TypeError(
+                f"{owner}: tags must be a collection of strings, e.g. tags=[{tags!r}]; "
+                f"got the string {tags!r}."
+            )
+        self.tags: set[str] = set(tags or ()) | set(_current_context().get("tags", ()))
         # Arguments not given come from the settings ([tasks.defaults]).
         defaults = _config.get_nested("tasks.defaults") or {}
         retries_note = (
@@ -221,6 +228,13 @@ class Task:
                 f"{owner}: state_handlers must be a list of callables, "
                 f"e.g. state_handlers=[handler]; got {state_handlers!r}."
             )
+        if cache_validator is not None and cache_for is None:
+            warnings.warn(
+                f"{owner}: cache_validator is set but cache_for is not; the Task will not "
+                "be cached. Give cache_for=timedelta(...) to cache its results.",
+                UserWarning,
+                stacklevel=2,
+            )
         handlers = list(state_handlers or ())
         for handler in handlers:
             if not callable(handler):
@@ -260,11 +274,22 @@ class Task:
     # == stays identity (the default); operators below build new tasks instead.
     __hash__ = object.__hash__
 
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        """The work itself; subclasses override it with named arguments (never ``*args``)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not implement run(); subclass Task and define run()."
-        )
+    @property
+    def logger(self) -> logging.Logger:
+        """This task's logger, ``lockgate.task.<name>`` (what ``lockgate.context.logger`` is
+        while it runs)."""
+        return logging.getLogger(f"lockgate.task.{self.name}")
+
+    def run(self) -> Any:
+        """The work itself; subclasses override it with named arguments (never ``*args``).
+
+        A plain ``Task()`` does nothing: it succeeds with the result ``None``, which
+        makes it a placeholder that only orders other tasks.
+
+        Returns:
+            None.
+        """
+        return None
 
     # -- copying and binding ----------------------------------------------------------
     def copy(self, **task_args: Any) -> Task:
@@ -273,6 +298,14 @@ class Task:
         Raises:
             AttributeError: when a key of ``task_args`` is not an attribute of the task.
         """
+        active: Flow | None = _current_context().get("flow")
+        if active is not None and (active.edges_to(self) or active.edges_from(self)):
+            warnings.warn(
+                f"Task '{self.name}' has dependencies in the active flow '{active.name}', "
+                "and its copy has none of them: bind the copy's inputs anew.",
+                UserWarning,
+                stacklevel=2,
+            )
         new = copy.copy(self)
         new.id = str(uuid.uuid4())  # a copy is another task, in a serialized flow too
         new.tags = set(self.tags) | set(_current_context().get("tags", ()))
@@ -282,6 +315,12 @@ class Task:
                 raise AttributeError(
                     f"task_args: Task '{self.name}' has no attribute {attr!r} to override."
                 )
+            if attr == "tags":  # tags are added to, as `with lockgate.tags(...)` does
+                if isinstance(value, str):
+                    raise TypeError(
+                        f"task_args: tags must be a collection of strings, e.g. [{value!r}]."
+                    )
+                value = new.tags | set(value)
             setattr(new, attr, value)
         return new
 
@@ -325,7 +364,7 @@ class Task:
             ValueError: when there is no active flow and none is given.
             TypeError: when arguments do not fit ``run``'s signature.
         """
-        flow = _active_flow(flow, self)
+        flow = _active_flow(flow, self, "was called")
         sig = self.run_signature
         if len(args) > len(sig.names):
             raise TypeError(
@@ -344,6 +383,15 @@ class Task:
                         f"Task '{self.name}' has no run() argument named {key!r}; "
                         f"its arguments are: {', '.join(sig.names) or '(none)'}."
                     )
+        missing = [n for n in sig.names if n in sig.required and n not in inputs]
+        if missing:
+            raise TypeError(
+                f"Task '{self.name}' needs a value for its run() argument(s) "
+                f"{', '.join(map(repr, missing))}; pass them when calling the task."
+            )
+        tags = _current_context().get("tags")
+        if tags:
+            self.tags |= set(tags)
         flow.set_dependencies(
             self, upstream_tasks=upstream_tasks, keyword_tasks=inputs, mapped=mapped
         )
@@ -396,13 +444,30 @@ class Task:
         task.set_upstream(self, flow=flow, key=key, mapped=mapped)
 
     def inputs(self) -> dict[str, dict[str, Any]]:
-        """Describe ``run``'s inputs: ``{name: {"required": bool, "type": annotation}}``."""
+        """Describe ``run``'s inputs.
+
+        Returns:
+            ``{name: {"type": annotation, "required": bool, "default": value}}`` in
+            argument order; ``type`` is ``Any`` without an annotation and ``default``
+            is None for a required argument.
+        """
+        import inspect
+
         annotations = getattr(self.run, "__annotations__", {})
+        try:
+            parameters = inspect.signature(self.run).parameters
+        except (TypeError, ValueError):  # a callable inspect cannot read
+            parameters = {}  # type: ignore[assignment]
         sig = self.run_signature
-        return {
-            name: {"required": name in sig.required, "type": annotations.get(name, Any)}
-            for name in sig.names
-        }
+        described = {}
+        for name in sig.names:
+            default = parameters[name].default if name in parameters else inspect.Parameter.empty
+            described[name] = {
+                "type": annotations.get(name, Any),
+                "required": name in sig.required,
+                "default": None if default is inspect.Parameter.empty else default,
+            }
+        return described
 
     def outputs(self) -> Any:
         """The return annotation of ``run`` (``Any`` when there is none)."""
@@ -495,10 +560,16 @@ class Task:
         """A task returning ``not self``."""
         return self._op("Not", self)
 
-    def __or__(self, other: Task) -> Task:
-        """``a | b``: b runs after a (a state-only dependency); returns b."""
-        self.set_downstream(other)
-        return other
+    def __or__(self, other: Any) -> Task:
+        """``a | b``: b runs after a (a state-only dependency); returns b.
+
+        A value that is not a task becomes a :class:`~lockgate.tasks.core.Constant`.
+        """
+        from lockgate.utilities.tasks import as_task
+
+        downstream = as_task(other)
+        self.set_downstream(downstream)
+        return downstream
 
     def __ror__(self, other: Task) -> Task:
         self.set_upstream(other)
@@ -508,13 +579,14 @@ class Task:
 Task.run_signature = RunSignature((), frozenset(), False)
 
 
-def _active_flow(flow: Flow | None, task: Task) -> Flow:
+def _active_flow(flow: Flow | None, task: Task, action: str = "got dependencies") -> Flow:
     if flow is not None:
         return flow
     active: Flow | None = _current_context().get("flow")
     if active is None:
         raise ValueError(
-            f"Task '{task.name}' was called outside a flow. Call it inside "
+            f"Task '{task.name}' {action} outside a flow (No Flow was passed, and "
+            "could not infer an active Flow context). Do it inside "
             "`with Flow('name') as flow:` or pass flow=... explicitly."
         )
     return active
@@ -538,14 +610,48 @@ class Parameter(Task):
         required: bool = True,
         tags: Iterable[str] | None = None,
     ) -> None:
+        from lockgate.engine.result_handlers import JSONResultHandler
+
         if default is not None:
             required = False
         self.default = default
         self.required = required
-        super().__init__(name=name, slug=name, tags=tags)
+        # A run's parameters are JSON values: keep them as JSON when checkpointed.
+        super().__init__(name=name, slug=name, tags=tags, result_handler=JSONResultHandler())
 
     def __repr__(self) -> str:
         return f"<Parameter: {self.name}>"
+
+    # A flow finds a parameter's value by its name, so neither may change once set.
+    _name: str
+    _slug: str | None
+
+    @property
+    def name(self) -> str:
+        """The parameter's name (fixed once created)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        if "_name" in self.__dict__:
+            raise AttributeError(
+                f"Parameter '{self._name}': a parameter's name cannot be changed; "
+                f"create a new Parameter({value!r}) instead."
+            )
+        self._name = value
+
+    @property
+    def slug(self) -> str | None:
+        """The parameter's slug, its name (fixed once created)."""
+        return self._slug
+
+    @slug.setter
+    def slug(self, value: str | None) -> None:
+        if "_slug" in self.__dict__:
+            raise AttributeError(
+                f"Parameter '{self._name}': a parameter's slug is its name and cannot be changed."
+            )
+        self._slug = value
 
     def serialize(self) -> dict[str, Any]:
         """A JSON-compatible description of the parameter (see ``docs/serialization.md``).
