@@ -28,6 +28,17 @@ class ResultHandler(abc.ABC):
     they must pickle: they travel with tasks to other processes.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> ResultHandler:
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing:
+            # Name every missing method, in one stable wording whatever the Python version.
+            raise TypeError(
+                f"Can't instantiate abstract class {cls.__name__} with abstract methods "
+                f"{', '.join(missing)}: a ResultHandler must implement write(result) and "
+                "read(location)."
+            )
+        return super().__new__(cls)
+
     @abc.abstractmethod
     def write(self, result: Any) -> Any:
         """Store ``result`` and return where it went.
@@ -59,6 +70,10 @@ class ResultHandler(abc.ABC):
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
     __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({settings})"
 
 
 DEFAULT_RESULTS_DIR_NAME = "lockgate-results"

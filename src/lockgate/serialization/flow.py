@@ -12,6 +12,7 @@ so serializing the same flow twice gives the same document.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -105,8 +106,45 @@ class FlowSchema(ObjectSchema):
         TaskSchema, value_selection_fn=_reference_tasks, many=True, only=["id"]
     )
     environment = Nested(EnvironmentSchema, value_selection_fn=_environment, allow_none=True)
+    constants = fields.Method("dump_constants", "keep", allow_none=True)
     state_handlers = fields.List(CallableName(), allow_none=True)
     on_failure = CallableName(allow_none=True)
+
+    def dump_constants(self, flow: Any) -> Any:
+        """The plain values bound as task inputs: ``{task id: {argument: value}}``.
+
+        A value that is not JSON-compatible is written as its ``repr`` text.
+
+        Args:
+            flow: the flow being serialized.
+
+        Returns:
+            The constants by task id (or what a mapping holds under ``constants``).
+        """
+        if not _is_flow(flow):
+            return read_attribute(flow, "constants")
+        out: dict[str, dict[str, Any]] = {}
+        for task in _in_order(flow, flow.constants):
+            values = {}
+            for argument, value in flow.constants[task].items():
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError):
+                    value = repr(value)
+                values[argument] = value
+            out[task.id] = values
+        return out
+
+    def keep(self, value: Any) -> Any:
+        """Load ``constants`` as written (they are attached to tasks when the flow is built).
+
+        Args:
+            value: the written value.
+
+        Returns:
+            The same value.
+        """
+        return value
 
     @post_load
     def create_object(self, data: dict[str, Any], **kwargs: Any) -> Any:
@@ -124,10 +162,13 @@ class FlowSchema(ObjectSchema):
         if not _CREATE_OBJECTS.get():
             return data
         flow_id = data.get("id")
+        constants = data.get("constants") or {}
         init = {
             k: v
             for k, v in data.items()
-            if k not in self.opts.exclude_fields and (v is not None or k == "name")
+            if k not in self.opts.exclude_fields
+            and k != "constants"
+            and (v is not None or k == "name")
         }
         init["validate"] = False
         later = {
@@ -144,4 +185,8 @@ class FlowSchema(ObjectSchema):
             setattr(flow, key, value)
         if flow_id is not None:
             flow.id = flow_id
+        loaded = self.context.get("task_id_cache", {})
+        for task_id, values in constants.items():
+            if task_id in loaded:
+                flow.constants[loaded[task_id]] = dict(values)
         return flow

@@ -218,6 +218,23 @@ def _known_cache_validators() -> list[Any]:
     return [getattr(cache_validators, name) for name in cache_validators.__all__]
 
 
+def _drop_default_cache_validator(data: dict[str, Any]) -> None:
+    """Leave out a cache validator that is the one the task would choose anyway.
+
+    Passing the default explicitly would make the task warn about a validator without
+    ``cache_for`` on every load.
+    """
+    from lockgate.engine import cache_validators
+
+    default = (
+        cache_validators.never_use
+        if data.get("cache_for") is None
+        else cache_validators.duration_only
+    )
+    if data.get("cache_validator") is default:
+        del data["cache_validator"]
+
+
 class TaskMethodsMixin:
     """What task and parameter schemas share: reading tasks, inputs, the id cache."""
 
@@ -320,6 +337,7 @@ class TaskMethodsMixin:
                 or (isinstance(data[key], list) and any(isinstance(v, str) for v in data[key]))
             )
         }
+        _drop_default_cache_validator(data)
         task = build(self.object_class(), data)  # type: ignore[attr-defined]
         for key, value in later.items():
             setattr(task, key, value)
