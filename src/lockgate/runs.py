@@ -383,7 +383,7 @@ def open_store(store: RunStore | str | None = None) -> Iterator[RunStore]:
 
 def _executor(executor: Executor | str | None, address: str | None) -> tuple[Any, str]:
     """The executor to run on, and its text form for the record."""
-    from lockgate.engine.executors._choose import ENV_VAR, executor_from_spec
+    from lockgate.engine.executors._choose import configured_executor, executor_from_spec
 
     if address:
         if executor is not None and not (isinstance(executor, str) and executor == "dask"):
@@ -392,8 +392,8 @@ def _executor(executor: Executor | str | None, address: str | None) -> tuple[Any
                 f"{executor} or use --executor dask."
             )
         executor = f"dask:{address}"
-    if executor is None:
-        executor = os.environ.get(ENV_VAR, "").strip() or "local"
+    if executor is None:  # $LOCKGATE_EXECUTOR, else the setting engine.executor.default_class
+        executor = configured_executor()
     if isinstance(executor, str):
         spec = executor.strip()
         try:
