@@ -120,7 +120,8 @@ class Task:
         cache_validator: decides whether a cached result is still valid (default
             ``duration_only`` with ``cache_for``, ``never_use`` without).
         checkpoint: store the result through ``result_handler`` when the task succeeds
-            (default: the setting ``tasks.defaults.checkpoint``, false unless changed).
+            (default: the setting ``tasks.defaults.checkpoint`` when it is set; else
+            None, with which the run store keeps the result; False keeps it nowhere).
         result_handler: how to store results of this task.
         state_handlers: callables ``handler(task, old_state, new_state)`` run on every
             state change; one may return a replacement state.
