@@ -12,11 +12,14 @@ on exit::
 from __future__ import annotations
 
 import base64
+import datetime
 import email
 import email.message
 import email.policy
+import ipaddress
 import json
 import socketserver
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,55 @@ HOST = "127.0.0.1"
 # How often a server's loop checks whether it was told to stop (seconds): small, so that
 # leaving the ``with`` block does not wait.
 _POLL = 0.02
+
+
+@dataclass
+class SelfSignedCertificate:
+    """A certificate for 127.0.0.1, signed by itself: a client trusts it only when told to
+    (e.g. with ``SSL_CERT_FILE`` pointing at ``cert_file``)."""
+
+    cert_file: str
+    key_file: str
+
+    @classmethod
+    def create(cls, folder: str) -> SelfSignedCertificate:
+        """Write a new key and certificate for 127.0.0.1 into ``folder``."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        cert_file = f"{folder}/cert.pem"
+        key_file = f"{folder}/key.pem"
+        with open(cert_file, "wb") as file:
+            file.write(certificate.public_bytes(serialization.Encoding.PEM))
+        with open(key_file, "wb") as file:
+            file.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        return cls(cert_file, key_file)
 
 
 @dataclass
@@ -56,12 +108,30 @@ class ReceivedMail:
 @dataclass
 class _SMTPState:
     password: str | None
+    tls: str | None = None
+    tls_context: ssl.SSLContext | None = None
     mails: list[ReceivedMail] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
     server: _SMTPServer
+
+    def setup(self) -> None:
+        state = self.server.state
+        if state.tls == "SSL":  # TLS from the first byte
+            assert state.tls_context is not None
+            self.request = self.connection = state.tls_context.wrap_socket(
+                self.request, server_side=True
+            )
+        super().setup()
+
+    def start_tls(self) -> None:
+        context = self.server.state.tls_context
+        assert context is not None
+        self.connection = context.wrap_socket(self.connection, server_side=True)
+        self.rfile = self.connection.makefile("rb")
+        self.wfile = self.connection.makefile("wb")
 
     def reply(self, line: str) -> None:
         self.wfile.write(line.encode() + b"\r\n")
@@ -82,7 +152,12 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
             verb = verb.upper()
             if verb == "EHLO":
                 self.reply("250-localhost")
+                if state.tls == "STARTTLS" and not isinstance(self.connection, ssl.SSLSocket):
+                    self.reply("250-STARTTLS")
                 self.reply("250 AUTH PLAIN")
+            elif verb == "STARTTLS":
+                self.reply("220 2.0.0 Ready to start TLS")
+                self.start_tls()
             elif verb == "HELO":
                 self.reply("250 localhost")
             elif verb == "AUTH":
@@ -137,6 +212,11 @@ class _SMTPServer(socketserver.ThreadingTCPServer):
         self.state = state
         super().__init__((HOST, 0), _SMTPHandler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that refuses our certificate or hangs up mid-session is part of some
+        # tests; the client side reports what matters.
+        pass
+
 
 class _Running:
     """Serve ``server`` from a daemon thread while inside ``with``."""
@@ -164,10 +244,23 @@ class SMTPReceiver:
     Args:
         password: when set, the server refuses MAIL before a login and refuses a login
             with another password.
+        tls: ``None`` (plain SMTP), ``"SSL"`` (TLS from the first byte) or ``"STARTTLS"``
+            (offers the upgrade); TLS uses ``certificate``.
+        certificate: a :class:`SelfSignedCertificate` for TLS.
     """
 
-    def __init__(self, password: str | None = None) -> None:
-        self._state = _SMTPState(password)
+    def __init__(
+        self,
+        password: str | None = None,
+        tls: str | None = None,
+        certificate: SelfSignedCertificate | None = None,
+    ) -> None:
+        context = None
+        if tls is not None:
+            assert certificate is not None, "TLS needs a certificate"
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate.cert_file, certificate.key_file)
+        self._state = _SMTPState(password, tls, context)
         self._server = _SMTPServer(self._state)
         self.host: str = HOST
         self.port: int = self._server.server_address[1]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import ssl
+
 import pytest
 
 import lockgate
-from _local_servers import SMTPReceiver
+from _local_servers import SelfSignedCertificate, SMTPReceiver
 from lockgate import Flow, task
 from lockgate.tasks.notifications import EmailTask
 
@@ -77,3 +80,32 @@ def test_unreachable_server_fails_the_task():
     email = EmailTask(msg="x", email_to="a@example.com", smtp_server="127.0.0.1", smtp_port=port)
     with pytest.raises(OSError):
         email.run()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return SelfSignedCertificate.create(str(tmp_path_factory.mktemp("tls")))
+
+
+@pytest.mark.parametrize("smtp_type", ["SSL", "STARTTLS"])
+def test_tls_connections_check_the_servers_certificate(monkeypatch, certificate, smtp_type):
+    with SMTPReceiver(password="s3cret", tls=smtp_type, certificate=certificate) as smtp:
+        email = EmailTask(
+            msg="over TLS",
+            email_to="a@example.com",
+            smtp_server=smtp.host,
+            smtp_port=smtp.port,
+            smtp_type=smtp_type,
+        )
+        with lockgate.context(secrets=LOGIN):
+            # a certificate nobody vouches for is refused before the password is sent
+            monkeypatch.setenv("SSL_CERT_FILE", os.devnull)
+            monkeypatch.setenv("SSL_CERT_DIR", os.devnull)
+            with pytest.raises(ssl.SSLCertVerificationError):
+                email.run()
+            # trusted (as a company CA would be), the mail goes through
+            monkeypatch.setenv("SSL_CERT_FILE", certificate.cert_file)
+            email.run()
+    (mail,) = smtp.mails
+    assert mail.login == ("reports@example.com", "s3cret")
+    assert mail.text_parts() == ["over TLS\n"]

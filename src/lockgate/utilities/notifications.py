@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import html
 import smtplib
+import ssl
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from types import ModuleType
@@ -182,12 +183,17 @@ def _open_smtp(
         )
     default_port = {"SSL": DEFAULT_SMTP_PORT, "STARTTLS": 587, "INSECURE": 25}[kind]
     port = int(smtp_port or config_value("notifications.smtp_port", None) or default_port)
+    # smtplib's own default context does not check the server's certificate; this one
+    # does (against the system's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set).
+    tls = ssl.create_default_context()
     if kind == "SSL":
-        connection: smtplib.SMTP = smtp.SMTP_SSL(server, port, timeout=_NETWORK_TIMEOUT)
+        connection: smtplib.SMTP = smtp.SMTP_SSL(
+            server, port, timeout=_NETWORK_TIMEOUT, context=tls
+        )
         return connection
     connection = smtp.SMTP(server, port, timeout=_NETWORK_TIMEOUT)
     if kind == "STARTTLS":
-        connection.starttls()
+        connection.starttls(context=tls)
     return connection
 
 
