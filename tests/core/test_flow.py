@@ -359,7 +359,9 @@ class TestGraph:
         assert flow.sorted_tasks(root_tasks=[c]) == (c, d)
         assert flow.sorted_tasks(root_tasks=[b]) == (b, c, d)
         assert set(flow.sorted_tasks(root_tasks=[x, y])) == {x, c, d, y}
-        assert flow.sorted_tasks(root_tasks=[]) == ()
+        assert flow.sorted_tasks(root_tasks=[]) == flow.sorted_tasks()  # none given: all
+        with pytest.raises(ValueError, match="was not found in Flow"):
+            flow.sorted_tasks(root_tasks=[Task(name="stranger")])
         assert len(flow.sorted_tasks()) == 6
 
     def test_sorted_tasks_sees_later_changes(self) -> None:
@@ -842,3 +844,61 @@ def test_trigger_sees_every_upstream_edge() -> None:
     state = flow.run()
     assert state.is_successful()
     assert state.result[after].result == 1
+
+
+# -- Prefect 0.5.1's flow behaviours -----------------------------------------------------------
+class TestPrefectFlowBehaviours:
+    @pytest.mark.parametrize("name", [None, "", False])
+    def test_a_flow_needs_a_name(self, name: Any) -> None:
+        with pytest.raises(ValueError, match="needs a name"):
+            Flow(name)
+
+    def test_flows_with_the_same_graph_are_equal(self) -> None:
+        a, b = XY(name="a"), XY(name="b")
+        first, second = Flow("f"), Flow("f")
+        for flow in (first, second):
+            flow.add_edge(a, b, key="x")
+        assert first == second and first.copy() == first and hash(first) == hash(second)
+        second.set_reference_tasks([a])
+        assert first != second
+        assert Flow("f") != Flow("g")
+
+    def test_iterating_gives_tasks_upstream_first(self) -> None:
+        a, b = XY(name="a"), XY(name="b")
+        flow = Flow("f")
+        flow.add_edge(b, a)
+        assert list(flow) == [b, a]
+        assert flow.logger.name == "lockgate.flow.f"
+
+    def test_asking_about_a_task_not_in_the_flow_is_an_error(self) -> None:
+        stranger = XY(name="stranger")
+        for question in ("edges_to", "edges_from", "upstream_tasks", "downstream_tasks"):
+            with pytest.raises(ValueError, match="was not found in Flow 'f'"):
+                getattr(Flow("f"), question)(stranger)
+
+    def test_parameters_can_be_given_as_keywords(self) -> None:
+        with Flow("f") as flow:
+            x, y = Parameter("x"), Parameter("y", default=1)
+            total = add(x, y)
+        state = flow.run(parameters={"x": 1, "y": 2}, x=10)
+        assert state.result[total].result == 12
+        with pytest.raises(TypeError):
+            flow.run(x=1, z=3)  # neither a parameter nor a runner argument
+
+    def test_runner_cls_runs_the_flow(self) -> None:
+        used: list[str] = []
+
+        class NotingRunner(FlowRunner):
+            def run(self, *args: Any, **kwargs: Any) -> Any:
+                used.append(self.flow.name)
+                return super().run(*args, **kwargs)
+
+        flow = Flow("noted", tasks=[XY(name="a")])
+        assert flow.run(runner_cls=NotingRunner).is_successful() and used == ["noted"]
+
+    def test_replace_a_task_with_a_value(self) -> None:
+        with Flow("f") as flow:
+            x = Parameter("x")
+            total = add(x, 1)
+        flow.replace(x, 41)
+        assert results(flow, total) == [42]

@@ -503,12 +503,19 @@ class TestBinding:
             mapped = add.map([1, 2], y=unmapped(10))
         assert results(flow, mapped) == [[11, 12]]
 
-    def test_map_with_upstream_tasks(self) -> None:
+    def test_map_with_unmapped_upstream_tasks(self) -> None:
         with Flow("f") as flow:
             gate = value(None)
-            mapped = inc.map([1, 2], upstream_tasks=[gate])
+            mapped = inc.map([1, 2], upstream_tasks=[unmapped(gate)])
         assert Edge(gate, mapped) in flow.edges_to(mapped)
         assert results(flow, mapped) == [[2, 3]]
+
+    def test_map_maps_over_upstream_tasks_too(self) -> None:
+        with Flow("f") as flow:
+            rows = value([10, 20, 30])
+            mapped = Task(name="per-row").map(upstream_tasks=[rows])
+        assert Edge(rows, mapped, mapped=True) in flow.edges_to(mapped)
+        assert results(flow, mapped) == [[None, None, None]]
 
 
 # -- imperative dependencies -------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lockgate.core.edge import Edge
@@ -15,6 +16,7 @@ from lockgate.utilities.context import context
 from lockgate.utilities.tasks import as_task, contains_task, unmapped
 
 if TYPE_CHECKING:
+    from lockgate.engine.flow_runner import FlowRunner
     from lockgate.engine.result_handlers import ResultHandler
     from lockgate.engine.state import State
 
@@ -63,6 +65,8 @@ class Flow:
         validate: bool | None = None,
         result_handler: ResultHandler | None = None,
     ) -> None:
+        if not name:
+            raise ValueError(f"A flow needs a name, e.g. Flow('etl'); got {name!r}.")
         if not isinstance(name, str):
             raise TypeError(f"A flow's name must be a string, got {name!r}.")
         self.name = name
@@ -116,6 +120,32 @@ class Flow:
     def __repr__(self) -> str:
         return f"<Flow: {self.name} ({len(self._tasks)} tasks)>"
 
+    def __eq__(self, other: object) -> bool:
+        """Flows are equal when they have the same name, tasks, edges and reference tasks."""
+        if type(self) is not type(other):
+            return NotImplemented
+        assert isinstance(other, Flow)
+        return (
+            self.name == other.name
+            and self._tasks.keys() == other._tasks.keys()
+            and self._edges.keys() == other._edges.keys()
+            and self.reference_tasks() == other.reference_tasks()
+        )
+
+    def __hash__(self) -> int:
+        # Equal flows share a name; the rest of a flow changes as it is built.
+        return hash(self.name)
+
+    def __iter__(self) -> Iterator[Task]:
+        """The tasks in dependency order (see :meth:`sorted_tasks`)."""
+        return iter(self.sorted_tasks())
+
+    @property
+    def logger(self) -> logging.Logger:
+        """This flow's logger, ``lockgate.flow.<name>`` (what ``lockgate.context.logger``
+        is in a flow run outside a task)."""
+        return logging.getLogger(f"lockgate.flow.{self.name}")
+
     def __enter__(self) -> Flow:
         block = context(flow=self)
         block.__enter__()
@@ -136,21 +166,49 @@ class Flow:
         """Every edge in the flow (a new set each time)."""
         return set(self._edges)
 
+    def _known(self, task: Task) -> Task:
+        if task not in self._tasks:
+            raise ValueError(
+                f"Task {task!r} was not found in Flow '{self.name}'; add it first "
+                "(flow.add_task, or call it inside `with flow:`)."
+            )
+        return task
+
+    def _has_edges(self, task: Task) -> bool:
+        """Whether ``task`` has an edge in this flow (False when it is not in it); O(1)."""
+        return bool(self._edges_to.get(task) or self._edges_from.get(task))
+
     def edges_to(self, task: Task) -> set[Edge]:
-        """The edges into ``task``."""
-        return set(self._edges_to.get(task, ()))
+        """The edges into ``task``.
+
+        Raises:
+            ValueError: when ``task`` is not in the flow.
+        """
+        return set(self._edges_to.get(self._known(task), ()))
 
     def edges_from(self, task: Task) -> set[Edge]:
-        """The edges out of ``task``."""
-        return set(self._edges_from.get(task, ()))
+        """The edges out of ``task``.
+
+        Raises:
+            ValueError: when ``task`` is not in the flow.
+        """
+        return set(self._edges_from.get(self._known(task), ()))
 
     def upstream_tasks(self, task: Task) -> set[Task]:
-        """The tasks ``task`` depends on."""
-        return {e.upstream_task for e in self._edges_to.get(task, ())}
+        """The tasks ``task`` depends on.
+
+        Raises:
+            ValueError: when ``task`` is not in the flow.
+        """
+        return {e.upstream_task for e in self._edges_to.get(self._known(task), ())}
 
     def downstream_tasks(self, task: Task) -> set[Task]:
-        """The tasks that depend on ``task``."""
-        return {e.downstream_task for e in self._edges_from.get(task, ())}
+        """The tasks that depend on ``task``.
+
+        Raises:
+            ValueError: when ``task`` is not in the flow.
+        """
+        return {e.downstream_task for e in self._edges_from.get(self._known(task), ())}
 
     def root_tasks(self) -> set[Task]:
         """Tasks with no upstream tasks."""
@@ -178,7 +236,8 @@ class Flow:
         missing = [t for t in chosen if t not in self._tasks]
         if missing:
             raise ValueError(
-                f"Reference tasks must be in flow '{self.name}'; add them first: {missing}."
+                f"Reference tasks must be part of the flow '{self.name}'; add them first: "
+                f"{missing}."
             )
         self._reference_tasks = chosen
 
@@ -223,8 +282,18 @@ class Flow:
         """Tasks in dependency order (upstream first); ties keep insertion order.
 
         Args:
-            root_tasks: if given, only these tasks and the tasks downstream of them.
+            root_tasks: if given (and not empty), only these tasks and the tasks
+                downstream of them.
+
+        Raises:
+            ValueError: when a root task is not in the flow, or the flow has a cycle.
         """
+        if root_tasks is not None:
+            root_tasks = list(root_tasks)
+            for t in root_tasks:
+                self._known(t)
+            if not root_tasks:
+                root_tasks = None
         if root_tasks is None and self._sorted is not None:
             return self._sorted
         if root_tasks is None:
@@ -257,7 +326,7 @@ class Flow:
                         newly.append(d)
             ready.extend(reversed(newly))
         if len(order) != len(selected):
-            raise ValueError(f"Flow '{self.name}' has a cycle; it cannot be sorted.")
+            raise ValueError(f"Cycle found: flow '{self.name}' cannot be sorted.")
         result = tuple(order)
         if root_tasks is None:
             self._sorted = result
@@ -413,7 +482,9 @@ class Flow:
 
         self.add_task(task)
         for up in upstream_tasks or ():
-            self.add_edge(as_task(up, flow=self), task)
+            # A mapped task maps over its upstream tasks' results too, unless unmapped.
+            is_mapped = mapped and not isinstance(up, unmapped)
+            self.add_edge(as_task(up, flow=self), task, mapped=is_mapped)
         for down in downstream_tasks or ():
             self.add_edge(task, as_task(down, flow=self))
         for key, value in (keyword_tasks or {}).items():
@@ -441,14 +512,21 @@ class Flow:
         for t, values in flow.constants.items():
             self.constants.setdefault(t, {}).update(values)
 
-    def replace(self, old: Task, new: Task, validate: bool = True) -> None:
+    def replace(self, old: Task, new: Any, validate: bool = True) -> None:
         """Put ``new`` wherever ``old`` is: its edges, constants and reference status.
+
+        Args:
+            old: a task of the flow.
+            new: the task taking its place; a value that is not a task becomes a
+                :class:`~lockgate.tasks.core.Constant`.
+            validate: check the whole flow afterwards.
 
         Raises:
             ValueError: when ``old`` is not in the flow.
         """
         if old not in self._tasks:
             raise ValueError(f"Task '{old.name}' is not in flow '{self.name}'; nothing to replace.")
+        new = as_task(new)
         edges = list(self._edges)
         refs = {new if t is old else t for t in self._reference_tasks}
         constants = {(new if t is old else t): v for t, v in self.constants.items()}
@@ -521,11 +599,14 @@ class Flow:
             for t in (e.upstream_task, e.downstream_task):
                 if t not in self._tasks:
                     raise ValueError(
-                        f"Edge {e} refers to task '{t.name}', which is not in the flow."
+                        f"Some edges refer to tasks not in flow '{self.name}': {e} refers "
+                        f"to task '{t.name}'."
                     )
         for t in self._reference_tasks:
             if t not in self._tasks:
-                raise ValueError(f"Reference task '{t.name}' is not in flow '{self.name}'.")
+                raise ValueError(
+                    f"Some reference tasks are not contained in flow '{self.name}': '{t.name}'."
+                )
         self._sorted = None
         self.sorted_tasks()
 
@@ -536,6 +617,7 @@ class Flow:
         *,
         store: Any = None,
         run_on_schedule: bool | None = None,
+        runner_cls: type[FlowRunner] | None = None,
         **kwargs: Any,
     ) -> State:
         """Run the flow and return its final state: now, or at each date of its schedule.
@@ -555,19 +637,28 @@ class Flow:
             run_on_schedule: follow the flow's schedule (wait for each date, run, repeat);
                 False runs once now. None reads the setting ``flows.run_on_schedule``
                 (default true). Ignored when the flow has no schedule.
-            **kwargs: passed to :meth:`lockgate.engine.flow_runner.FlowRunner.run`
-                (``executor``, ``task_states``, ``start_tasks``, ``context``, ...).
+            runner_cls: the :class:`~lockgate.engine.flow_runner.FlowRunner` class (or a
+                subclass) that runs the flow.
+            **kwargs: a keyword named like one of the flow's parameters is that
+                parameter's value (``flow.run(x=1)`` is ``flow.run(parameters={"x": 1})``,
+                and wins over it); the others are passed to
+                :meth:`lockgate.engine.flow_runner.FlowRunner.run` (``executor``,
+                ``task_states``, ``start_tasks``, ``context``, ``return_tasks``, ...).
 
         Raises:
             ValueError: when a parameter is unknown or a required one is missing, or
                 the flow's schedule has no more dates.
             lockgate.store.StoreError: when the store cannot be opened.
         """
+            TypeError: for a keyword that is neither a parameter nor an argument of
+                ``FlowRunner.run``.
         from lockgate.engine.flow_runner import FlowRunner
 
         given = dict(parameters or {})
         unknown = sorted(set(given) - set(self._parameters))
         if unknown:
+        for name in self._parameters.keys() & kwargs.keys():
+            given[name] = kwargs.pop(name)
             known = ", ".join(sorted(self._parameters)) or "(none)"
             raise ValueError(
                 f"Flow '{self.name}' has no parameter named {', '.join(map(repr, unknown))}; "
@@ -585,7 +676,9 @@ class Flow:
             if run_on_schedule or schedule_runs.run_on_schedule_by_default():
                 return schedule_runs.run_on_schedule(
                     self,
-                    lambda **once: self.run(given, store=store, run_on_schedule=False, **once),
+                    lambda **once: self.run(
+                        given, store=store, run_on_schedule=False, runner_cls=runner_cls, **once
+                    ),
                     **kwargs,
                 )
         kwargs.setdefault("return_tasks", self._tasks)
@@ -595,7 +688,7 @@ class Flow:
             from lockgate.store.recorder import run_with_store
 
             return run_with_store(self, store, given, kwargs)
-        return FlowRunner(self).run(parameters=given, **kwargs)
+        return (runner_cls or FlowRunner)(self).run(parameters=given, **kwargs)
 
     def visualize(self, flow_state: State | None = None, filename: str | None = None) -> Any:
         """Draw the flow with Graphviz, tasks coloured by state when ``flow_state`` is given.

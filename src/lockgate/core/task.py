@@ -300,7 +300,7 @@ class Task:
             AttributeError: when a key of ``task_args`` is not an attribute of the task.
         """
         active: Flow | None = _current_context().get("flow")
-        if active is not None and (active.edges_to(self) or active.edges_from(self)):
+        if active is not None and active._has_edges(self):
             warnings.warn(
                 f"Task '{self.name}' has dependencies in the active flow '{active.name}', "
                 "and its copy has none of them: bind the copy's inputs anew.",
