@@ -648,17 +648,17 @@ class Flow:
         Raises:
             ValueError: when a parameter is unknown or a required one is missing, or
                 the flow's schedule has no more dates.
-            lockgate.store.StoreError: when the store cannot be opened.
-        """
             TypeError: for a keyword that is neither a parameter nor an argument of
                 ``FlowRunner.run``.
+            lockgate.store.StoreError: when the store cannot be opened.
+        """
         from lockgate.engine.flow_runner import FlowRunner
 
         given = dict(parameters or {})
-        unknown = sorted(set(given) - set(self._parameters))
-        if unknown:
         for name in self._parameters.keys() & kwargs.keys():
             given[name] = kwargs.pop(name)
+        unknown = sorted(set(given) - set(self._parameters))
+        if unknown:
             known = ", ".join(sorted(self._parameters)) or "(none)"
             raise ValueError(
                 f"Flow '{self.name}' has no parameter named {', '.join(map(repr, unknown))}; "
