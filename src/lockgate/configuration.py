@@ -33,7 +33,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, cast
 
 from lockgate.utilities import collections
@@ -99,7 +99,8 @@ class Config(collections.DotDict):
             The new ``Config``.
         """
         new = Config()
-        for key, value in self.items():
+        # Mapping.items, not self.items: a setting may be called "items".
+        for key, value in Mapping.items(self):
             new[key] = value.copy() if isinstance(value, Config) else value
         return new
 
@@ -132,7 +133,7 @@ class Config(collections.DotDict):
         *sections, name = key.split(".")
         level = self
         for part in sections:
-            child = level.get(part)
+            child = Mapping.get(level, part)
             if not isinstance(child, Config):
                 child = Config()
                 level[part] = child
@@ -152,7 +153,7 @@ class Config(collections.DotDict):
         *sections, name = key.split(".")
         level: Any = self
         for part in sections:
-            level = level.setdefault(part, Config())
+            level = MutableMapping.setdefault(level, part, Config())
         if name not in level:
             level[name] = value
         return level[name]

@@ -516,16 +516,23 @@ _WRITER_MODES = ("process", "thread")
 
 
 def writer_mode() -> str:
-    """The writer mode from :data:`WRITER_ENV` (default ``process``).
+    """The writer mode from :data:`WRITER_ENV`, else the setting ``store.writer``
+    (default ``process``).
 
     Raises:
-        StoreError: the variable holds something else.
+        StoreError: the variable or the setting holds something else.
     """
-    mode = os.environ.get(WRITER_ENV, "").strip().lower() or "process"
+    source = f"{WRITER_ENV}={os.environ.get(WRITER_ENV)!r}"
+    mode = os.environ.get(WRITER_ENV, "").strip().lower()
+    if not mode:
+        from lockgate.configuration import config
+
+        setting = config.get_nested("store.writer")
+        source = f"Setting store.writer = {setting!r}"
+        mode = str(setting or "process").strip().lower()
     if mode not in _WRITER_MODES:
         raise StoreError(
-            f"{WRITER_ENV}={os.environ[WRITER_ENV]!r} is not a writer mode; "
-            "set it to 'process' (the default) or 'thread'."
+            f"{source} is not a writer mode; set it to 'process' (the default) or 'thread'."
         )
     return mode
 

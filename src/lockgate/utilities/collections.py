@@ -165,8 +165,9 @@ def merge_dicts(d1: _MappingT, d2: Mapping[Any, Any]) -> _MappingT:
         The merged mapping, of ``d1`` 's type.
     """
     merged: Any = d1.copy()  # type: ignore[attr-defined]
-    for key, value in d2.items():
-        current = merged.get(key)
+    # The Mapping methods, not the objects' own: a Config may have a setting "items".
+    for key, value in Mapping.items(d2):
+        current = Mapping.get(merged, key)
         if isinstance(current, MutableMapping) and isinstance(value, MutableMapping):
             merged[key] = merge_dicts(current, value)
         else:
@@ -193,7 +194,8 @@ def as_nested_dict(obj: Any, dct_class: type[MutableMapping[Any, Any]] = DotDict
     if isinstance(obj, (dict, DotDict)):
         # Fill after construction: a key named "update" must not shadow the method first.
         new = dct_class()
-        new.update({key: as_nested_dict(value, dct_class) for key, value in obj.items()})
+        converted = {key: as_nested_dict(value, dct_class) for key, value in Mapping.items(obj)}
+        MutableMapping.update(new, converted)
         return new
     return obj
 
@@ -226,7 +228,7 @@ def dict_to_flatdict(dct: Mapping[Any, Any], parent: CompoundKey | None = None) 
     """
     prefix = parent or CompoundKey()
     flat: dict[Any, Any] = {}
-    for key, value in dct.items():
+    for key, value in Mapping.items(dct):
         path = CompoundKey((*prefix, key))
         if isinstance(value, (dict, DotDict)):
             flat.update(dict_to_flatdict(value, parent=path))
@@ -255,7 +257,7 @@ def flatdict_to_dict(
         if isinstance(key, CompoundKey):
             level = result
             for part in key[:-1]:
-                child = level.get(part)
+                child = Mapping.get(level, part)
                 if not isinstance(child, MutableMapping):
                     child = make()
                     level[part] = child
