@@ -425,7 +425,11 @@ def _run_with_store(
     **kwargs: Any,
 ) -> tuple[str, State]:
     recorder = store.recorder(source=source, executor=executor_label, flow_run_id=flow_run_id)
-    state = flow.run(executor=executor, hooks=list(hooks), store=recorder, **kwargs)
+    # One recorder is one stored run: run, resume and restart run the flow once, now,
+    # even when it has a schedule (following it would put every date into this run).
+    state = flow.run(
+        executor=executor, hooks=list(hooks), store=recorder, run_on_schedule=False, **kwargs
+    )
     return str(recorder.flow_run_id), state
 
 

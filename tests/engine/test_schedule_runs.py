@@ -271,3 +271,43 @@ def test_a_run_that_fails_before_any_task_ends_the_loop(clock: FakeClock) -> Non
     state = flow.run()
     assert isinstance(state, Failed)
     assert clock.sleeps == [3600.0]
+
+
+SCHEDULED_FLOW_FILE = """
+from datetime import datetime, timedelta, timezone
+
+from lockgate import Flow, task, triggers
+from lockgate.schedules import IntervalSchedule
+
+@task
+def prepare():
+    return 1
+
+@task(trigger=triggers.manual_only)
+def approve(x):
+    return x + 1
+
+hourly = IntervalSchedule(datetime(2026, 6, 1, 13, 0, tzinfo=timezone.utc), timedelta(hours=1))
+with Flow("scheduled-gate", schedule=hourly) as flow:
+    approve(prepare())
+"""
+
+
+def test_lockgate_run_and_resume_run_once_now_even_on_a_schedule(
+    clock: FakeClock, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate import runs
+    from lockgate.store import RunStore
+
+    monkeypatch.setenv("LOCKGATE_HOME", str(tmp_path / "home"))
+    for var in ("LOCKGATE_STORE_URL", "LOCKGATE_EXECUTOR", "LOCKGATE_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "scheduled_gate.py"
+    path.write_text(SCHEDULED_FLOW_FILE)
+    run_id, paused = runs.run_file(str(path))
+    assert isinstance(paused, Running)  # ran at once, stopped at the gate
+    final = runs.resume(run_id)
+    assert isinstance(final, Success)
+    assert clock.sleeps == []  # never waited for the 13:00 date
+    with RunStore.open() as store:
+        assert [r.state for r in store.list_runs()] == ["Success"]
