@@ -632,7 +632,9 @@ class Flow:
             store: record the run in a run store (see :mod:`lockgate.store`): True for
                 the default store, a SQLAlchemy URL, a ``RunStore``, or a
                 ``StoreRecorder`` (to know the run id, set the source, or continue a
-                stored run). None records when ``$LOCKGATE_STORE`` is ``1``; False never.
+                stored run). None records when ``$LOCKGATE_STORE`` is ``1`` (or, with
+                the variable unset, when the setting ``store.enabled`` is true); False
+                never.
                 With a store, every successful task's result is persisted.
             run_on_schedule: follow the flow's schedule (wait for each date, run, repeat);
                 False runs once now. None reads the setting ``flows.run_on_schedule``
@@ -683,7 +685,13 @@ class Flow:
                 )
         kwargs.setdefault("return_tasks", self._tasks)
         if store is None:
-            store = os.environ.get("LOCKGATE_STORE", "").strip().lower() in ("1", "true", "yes")
+            flag = os.environ.get("LOCKGATE_STORE", "").strip().lower()
+            if flag:
+                store = flag in ("1", "true", "yes")
+            else:
+                from lockgate.configuration import config
+
+                store = bool(config.get_nested("store.enabled"))
         if store is not False:
             from lockgate.store.recorder import run_with_store
 
