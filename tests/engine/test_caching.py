@@ -127,12 +127,25 @@ def test_partial_inputs_only(clock: FakeClock) -> None:
     assert not only_a(state, {"a": 1, "b": 2}, {})
 
 
-def test_partial_inputs_only_without_names_compares_every_input(clock: FakeClock) -> None:
-    every = cv.partial_inputs_only()
+def test_partial_inputs_only_without_names_checks_only_expiry(clock: FakeClock) -> None:
+    nothing = cv.partial_inputs_only()
     state = cached({"a": 1, "b": 2})
-    assert every(state, {"a": 1, "b": 2}, {})
-    assert not every(state, {"a": 1, "b": 3}, {})
-    assert not every(state, {"a": 1}, {})
+    assert nothing(state, {"a": 1, "b": 3}, {})
+    assert cv.partial_inputs_only(state, {"a": 9}, {})  # the direct form, as Prefect's
+
+
+def test_partial_validators_validate_directly_or_through_functools_partial(
+    clock: FakeClock,
+) -> None:
+    import functools
+
+    state = cached({"a": 1, "b": 2})
+    assert cv.partial_inputs_only(state, {"a": 1, "b": 3}, {}, validate_on=["a"])
+    assert not cv.partial_inputs_only(state, {"a": 1, "b": 3}, {}, validate_on=["b"])
+    only_b = functools.partial(cv.partial_inputs_only, validate_on=["b"])
+    assert only_b(state, {"a": 5, "b": 2}, {})
+    with pytest.raises(TypeError, match="state, inputs, parameters"):
+        cv.partial_parameters_only(state, {})
 
 
 def test_partial_parameters_only(clock: FakeClock) -> None:
@@ -142,7 +155,7 @@ def test_partial_parameters_only(clock: FakeClock) -> None:
     assert not only_p(state, {}, {"p": 2, "q": 2})
     assert not only_p(state, {}, {"q": 2})
     assert cv.partial_parameters_only()(state, {}, {"p": 1, "q": 2})
-    assert not cv.partial_parameters_only()(state, {}, {"p": 1, "q": 3})
+    assert cv.partial_parameters_only()(state, {}, {"p": 1, "q": 3})  # no names: expiry only
     clock.advance(TEN_MINUTES)
     assert not only_p(state, {}, {"p": 1, "q": 2})
 

@@ -586,8 +586,8 @@ def _active_flow(flow: Flow | None, task: Task, action: str = "got dependencies"
     active: Flow | None = _current_context().get("flow")
     if active is None:
         raise ValueError(
-            f"Task '{task.name}' {action} outside a flow (No Flow was passed, and "
-            "could not infer an active Flow context). Do it inside "
+            f"Task '{task.name}' {action} outside a flow. No Flow was passed. "
+            "Could not infer an active Flow context: do it inside "
             "`with Flow('name') as flow:` or pass flow=... explicitly."
         )
     return active

@@ -58,7 +58,7 @@ def _partial(kind: str, validate_on: Iterable[str] | None) -> CacheValidator:
             return False
         cached = (state.cached_inputs if kind == "inputs" else state.cached_parameters) or {}
         current = (inputs if kind == "inputs" else parameters) or {}
-        keys = set(cached) | set(current) if names is None else names
+        keys = names or ()
         return all(cached.get(k, _MISSING) == current.get(k, _MISSING) for k in keys)
 
     validator.__name__ = f"partial_{kind}_only"
@@ -68,19 +68,54 @@ def _partial(kind: str, validate_on: Iterable[str] | None) -> CacheValidator:
 _MISSING = object()
 
 
-def partial_inputs_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
-    """Build a validator comparing only the inputs named in ``validate_on``.
+def partial_inputs_only(*call: Any, validate_on: Iterable[str] | None = None) -> Any:
+    """Compare only the inputs named in ``validate_on`` (and check expiry).
+
+    Two forms: ``partial_inputs_only(validate_on=["x"])`` builds a validator to give a
+    task's ``cache_validator``; ``partial_inputs_only(state, inputs, parameters,
+    validate_on=["x"])`` validates at once (as in Prefect 0.5.1, so
+    ``functools.partial(partial_inputs_only, validate_on=[...])`` works too). With no
+    names, no input is compared: only expiry counts.
 
     Args:
-        validate_on: input names to compare; None compares all inputs.
+        *call: nothing, or ``(state, inputs, parameters)`` to validate now.
+        validate_on: the input names to compare.
+
+    Returns:
+        The validator, or (given ``state, inputs, parameters``) whether the cache holds.
+
+    Raises:
+        TypeError: for positional arguments other than ``state, inputs, parameters``.
     """
-    return _partial("inputs", validate_on)
+    return _validate_or_build("inputs", call, validate_on)
 
 
-def partial_parameters_only(validate_on: Iterable[str] | None = None) -> CacheValidator:
-    """Build a validator comparing only the parameters named in ``validate_on``.
+def partial_parameters_only(*call: Any, validate_on: Iterable[str] | None = None) -> Any:
+    """Compare only the parameters named in ``validate_on`` (and check expiry).
+
+    The two forms of :func:`partial_inputs_only`, for the run's parameters.
 
     Args:
-        validate_on: parameter names to compare; None compares all parameters.
+        *call: nothing, or ``(state, inputs, parameters)`` to validate now.
+        validate_on: the parameter names to compare.
+
+    Returns:
+        The validator, or (given ``state, inputs, parameters``) whether the cache holds.
+
+    Raises:
+        TypeError: for positional arguments other than ``state, inputs, parameters``.
     """
-    return _partial("parameters", validate_on)
+    return _validate_or_build("parameters", call, validate_on)
+
+
+def _validate_or_build(kind: str, call: tuple[Any, ...], validate_on: Iterable[str] | None) -> Any:
+    if len(call) == 3:
+        return _partial(kind, validate_on)(*call)
+    if len(call) == 1 and validate_on is None and not isinstance(call[0], Cached):
+        return _partial(kind, call[0])  # partial_inputs_only(["x"])
+    if call:
+        raise TypeError(
+            f"partial_{kind}_only takes (state, inputs, parameters) to validate, or only "
+            f"validate_on=[...] to build a validator; got {len(call)} positional argument(s)."
+        )
+    return _partial(kind, validate_on)
