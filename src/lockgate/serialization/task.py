@@ -48,7 +48,10 @@ def _task_class() -> type:
     return Task
 
 
-_CALLABLE_FIELDS = ("trigger", "cache_validator", "state_handlers", "on_failure")
+# Callables the task's constructor refuses when they are names (strings) that did not
+# resolve on load; they are set after construction. (A cache validator name is passed
+# to the constructor, which accepts it and warns when there is no cache_for.)
+_CALLABLE_FIELDS = ("trigger", "state_handlers", "on_failure")
 
 
 def read_attribute(obj: Any, key: str) -> Any:
