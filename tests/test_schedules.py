@@ -427,6 +427,16 @@ class TestDatetimes:
             [date] = s.next(1, after=start)
             assert type(date) is datetime and date.tzinfo == NEW_YORK
 
+    def test_fixed_offsets_from_pendulum_and_pytz_become_datetime_timezone(self) -> None:
+        for start in (
+            pendulum.datetime(2026, 1, 1, tz=pendulum.fixed_timezone(5400)),
+            datetime(2026, 1, 1, tzinfo=pytz.FixedOffset(90)),
+        ):
+            s = IntervalSchedule(start, DAY)
+            assert s.start_date is not None
+            assert s.start_date.tzinfo == timezone(timedelta(minutes=90))
+            assert utc(s.next(1, after=start)) == ["01-01 22:30"]
+
     def test_a_fixed_offset_keeps_its_offset(self) -> None:
         plus_two = timezone(timedelta(hours=2))
         s = IntervalSchedule(datetime(2026, 3, 27, 8, 0, tzinfo=plus_two), DAY)

@@ -72,9 +72,9 @@ def _zone_name(zone: tzinfo) -> str | None:
 def _standard_zone(moment: datetime) -> tzinfo:
     """A standard library tzinfo equivalent to ``moment``'s zone.
 
-    Named zones become :class:`zoneinfo.ZoneInfo`; pendulum's fixed offsets become a
-    :class:`datetime.timezone`; other tzinfo implementations are kept as they are (they
-    answer ``utcoffset`` for any wall time, which is all a schedule asks of them).
+    Named zones become :class:`zoneinfo.ZoneInfo`; fixed offsets from pendulum and pytz
+    become a :class:`datetime.timezone`; other tzinfo implementations are kept as they are
+    (they answer ``utcoffset`` for any wall time, which is all a schedule asks of them).
     """
     zone = moment.tzinfo
     assert zone is not None  # callers have checked
@@ -84,7 +84,7 @@ def _standard_zone(moment: datetime) -> tzinfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    if type(zone).__module__.startswith("pendulum"):
+    if type(zone).__module__.split(".")[0] in ("pendulum", "pytz"):
         offset = zone.utcoffset(moment)
         assert offset is not None
         return timezone(offset)
