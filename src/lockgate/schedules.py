@@ -130,7 +130,8 @@ def _local(wall: datetime, zone: tzinfo) -> datetime:
     A wall time that happens twice (the clocks went back) means its second occurrence;
     a wall time that never happens (the clocks went forward) means the moment that is
     as far past the jump as the wall time was, e.g. 02:30 on a spring-forward night at
-    02:00 is 03:30. This is pendulum's rule, so dates match Prefect 0.5.1's.
+    02:00 is 03:30. This is pendulum's rule, which Prefect 0.5.1's IntervalSchedule
+    follows; cron schedules use it too, so both kinds settle DST edges alike.
     """
     first = wall.replace(tzinfo=zone, fold=0)
     second = wall.replace(tzinfo=zone, fold=1)
