@@ -285,6 +285,18 @@ class TestCron:
         with pytest.raises(ValueError, match="not a valid cron expression"):
             CronSchedule(bad)
 
+    def test_an_expression_that_never_matches_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="never matches a date"):
+            CronSchedule("0 0 30 2 *")
+
+    def test_leap_days_are_found_years_apart(self) -> None:
+        s = CronSchedule("0 6 29 2 *")
+        assert utc(s.next(2, after=datetime(2026, 1, 1, tzinfo=UTC))) == [
+            "02-29 06:00",
+            "02-29 06:00",
+        ]
+        assert [d.year for d in s.next(2, after=datetime(2026, 1, 1, tzinfo=UTC))] == [2028, 2032]
+
     def test_a_non_string_is_refused(self) -> None:
         with pytest.raises(TypeError, match="must be a string"):
             CronSchedule(5)  # type: ignore[arg-type]

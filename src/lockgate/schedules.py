@@ -347,19 +347,32 @@ class CronSchedule(Schedule):
             raise TypeError(
                 f"CronSchedule: `cron` must be a string such as '0 9 * * *', got {cron!r}."
             )
-        from croniter import croniter  # type: ignore[import-untyped,unused-ignore]
+        from croniter import (  # type: ignore[import-untyped,unused-ignore]
+            CroniterBadDateError,
+            croniter,
+        )
 
         if not croniter.is_valid(cron):
             raise ValueError(
                 f"CronSchedule: {cron!r} is not a valid cron expression; use five fields "
                 "'minute hour day-of-month month day-of-week', e.g. '0 9 * * 1-5'."
             )
+        try:
+            croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(
+                f"CronSchedule: {cron!r} never matches a date (e.g. 30 February); check "
+                "its day-of-month and month fields."
+            ) from None
         self.cron = cron
         super().__init__(start_date=start_date, end_date=end_date)
 
     def _candidates(self, after: datetime) -> Iterator[datetime]:
         """Every local time the expression matches, from a little before ``after`` on."""
-        from croniter import croniter  # type: ignore[import-untyped,unused-ignore]
+        from croniter import (  # type: ignore[import-untyped,unused-ignore]
+            CroniterBadDateError,
+            croniter,
+        )
 
         zone = self.zone
         # Start three hours of wall clock early: a DST shift (at most two hours anywhere)
@@ -367,7 +380,11 @@ class CronSchedule(Schedule):
         wall = after.replace(tzinfo=None) - timedelta(hours=3)
         matches = croniter(self.cron, wall)
         while True:
-            yield _local(matches.get_next(datetime), zone)
+            try:
+                local = matches.get_next(datetime)
+            except CroniterBadDateError:  # no match in croniter's search window: no more dates
+                return
+            yield _local(local, zone)
 
     def next(self, n: int, after: datetime | None = None) -> list[datetime]:
         """Return the next ``n`` dates strictly after ``after``.
