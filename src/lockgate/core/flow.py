@@ -654,8 +654,6 @@ class Flow:
                 ``FlowRunner.run``.
             lockgate.store.StoreError: when the store cannot be opened.
         """
-        from lockgate.engine.flow_runner import FlowRunner
-
         given = dict(parameters or {})
         for name in self._parameters.keys() & kwargs.keys():
             given[name] = kwargs.pop(name)
@@ -696,7 +694,11 @@ class Flow:
             from lockgate.store.recorder import run_with_store
 
             return run_with_store(self, store, given, kwargs)
-        return (runner_cls or FlowRunner)(self).run(parameters=given, **kwargs)
+        if runner_cls is None:  # the setting engine.flow_runner.default_class
+            from lockgate.engine import get_default_flow_runner_class
+
+            runner_cls = get_default_flow_runner_class()
+        return runner_cls(self).run(parameters=given, **kwargs)
 
     def visualize(self, flow_state: State | None = None, filename: str | None = None) -> Any:
         """Draw the flow with Graphviz, tasks coloured by state when ``flow_state`` is given.
