@@ -46,7 +46,8 @@ class FlowRunner:
 
     Args:
         flow: the flow to run.
-        task_runner_cls: the TaskRunner class to use for each task.
+        task_runner_cls: the TaskRunner class to use for each task (default: the
+            setting ``engine.task_runner.default_class``, ``TaskRunner``).
         state_handlers: callables ``handler(runner, old_state, new_state)`` called after
             the flow's own handlers on every flow state change.
     """
@@ -58,7 +59,11 @@ class FlowRunner:
         state_handlers: Iterable[FlowRunnerStateHandler] | None = None,
     ) -> None:
         self.flow = flow
-        self.task_runner_cls = task_runner_cls or TaskRunner
+        if task_runner_cls is None:
+            from lockgate.engine import get_default_task_runner_class
+
+            task_runner_cls = get_default_task_runner_class()
+        self.task_runner_cls = task_runner_cls
         self.state_handlers: list[FlowRunnerStateHandler] = list(state_handlers or ())
         self.logger = logging.getLogger(f"lockgate.flow.{flow.name}")
 
