@@ -18,6 +18,8 @@ from typing import Any
 
 from marshmallow import fields, missing, post_load
 
+from lockgate.core.flow import Flow
+from lockgate.core.task import Parameter
 from lockgate.serialization.edge import EdgeSchema
 from lockgate.serialization.environment import EnvironmentSchema
 from lockgate.serialization.schedule import ScheduleSchema
@@ -28,20 +30,21 @@ from lockgate.serialization.task import (
     build,
     read_attribute,
 )
-from lockgate.utilities.serialization import Nested, ObjectSchema, to_qualified_name
+from lockgate.utilities.serialization import (
+    _CREATE_OBJECTS,
+    Nested,
+    ObjectSchema,
+    to_qualified_name,
+)
 
 __all__ = ["FlowSchema"]
 
 
 def _flow_class() -> type:
-    from lockgate.core.flow import Flow
-
     return Flow
 
 
 def _is_flow(obj: Any) -> bool:
-    from lockgate.core.flow import Flow
-
     return isinstance(obj, Flow)
 
 
@@ -54,8 +57,6 @@ def _in_order(flow: Any, tasks: Any) -> list[Any]:
 def _parameters(obj: Any, context: dict[str, Any]) -> Any:
     if not _is_flow(obj):
         return read_attribute(obj, "parameters")
-    from lockgate.core.task import Parameter
-
     return [t for t in _tasks(obj, context) if isinstance(t, Parameter)]
 
 
@@ -157,8 +158,6 @@ class FlowSchema(ObjectSchema):
         Returns:
             The flow (or the fields, when not creating objects).
         """
-        from lockgate.utilities.serialization import _CREATE_OBJECTS
-
         if not _CREATE_OBJECTS.get():
             return data
         flow_id = data.get("id")

@@ -16,13 +16,16 @@ task objects loaded with the flow.
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import ValidationError, fields, missing, post_load
 
+from lockgate.core.task import Parameter, RunSignature, Task
 from lockgate.utilities.serialization import (
+    _CREATE_OBJECTS,
     UUID,
     FunctionReference,
     JSONCompatible,
@@ -37,14 +40,10 @@ __all__ = ["ParameterSchema", "TaskSchema", "build", "read_attribute"]
 
 
 def _parameter_class() -> type:
-    from lockgate.core.task import Parameter
-
     return Parameter
 
 
 def _task_class() -> type:
-    from lockgate.core.task import Task
-
     return Task
 
 
@@ -71,6 +70,18 @@ def read_attribute(obj: Any, key: str) -> Any:
     return getattr(obj, key, missing)
 
 
+@functools.lru_cache(maxsize=256)
+def _constructor_arguments(cls: Any) -> frozenset[str] | None:
+    """The keyword arguments ``cls(...)`` accepts; None when it takes any (or is opaque)."""
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return frozenset(parameters)
+
+
 def build(cls: Any, data: dict[str, Any]) -> Any:
     """Create ``cls`` from ``data``: keys its constructor takes are passed, others are set.
 
@@ -81,12 +92,10 @@ def build(cls: Any, data: dict[str, Any]) -> Any:
     Returns:
         The new object.
     """
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
+    accepted = _constructor_arguments(cls)
+    if accepted is None:
         return cls(**data)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    init = {k: v for k, v in data.items() if takes_any or k in parameters}
+    init = {k: v for k, v in data.items() if k in accepted}
     obj = cls(**init)
     for key, value in data.items():
         if key not in init:
@@ -254,8 +263,6 @@ class TaskMethodsMixin:
         Returns:
             The value.
         """
-        from lockgate.core.task import Task
-
         if isinstance(obj, Task):
             return getattr(obj, attr, default)
         return super().get_attribute(obj, attr, default)  # type: ignore[misc]
@@ -269,8 +276,6 @@ class TaskMethodsMixin:
         Returns:
             The description (or what a mapping holds under ``inputs``).
         """
-        from lockgate.core.task import Task
-
         if not isinstance(task, Task):
             return read_attribute(task, "inputs")
         return {
@@ -287,8 +292,6 @@ class TaskMethodsMixin:
         Returns:
             The description (or what a mapping holds under ``outputs``).
         """
-        from lockgate.core.task import Task
-
         if not isinstance(task, Task):
             return read_attribute(task, "outputs")
         return str(task.outputs())
@@ -315,9 +318,6 @@ class TaskMethodsMixin:
         Returns:
             The task (or the fields, when not creating objects).
         """
-        from lockgate.core.task import RunSignature
-        from lockgate.utilities.serialization import _CREATE_OBJECTS
-
         if not _CREATE_OBJECTS.get():
             return data
         cache = self.context.setdefault("task_id_cache", {})
