@@ -223,7 +223,7 @@ def test_ifelse_errors() -> None:
     with Flow("errors"):
         with pytest.raises(ValueError, match="same task"):
             ifelse(True, yes, yes)
-        with pytest.raises(TypeError, match="false_task must be a task"):
+        with pytest.raises(TypeError, match=r"false_task maps to .no., which is not a task"):
             ifelse(True, yes, "no")  # type: ignore[arg-type]
 
 
@@ -500,3 +500,37 @@ def test_merge_trigger_accepts_plain_collections() -> None:
         merge_trigger({"a": Skipped(), "b": Skipped()})
     with pytest.raises(signals.TRIGGERFAIL, match="1 merged branch"):
         merge_trigger({Skipped(), Failed()})
+
+
+# -- Prefect 0.5.1's warnings and lists of tasks as branches -----------------------------------
+def test_a_branch_with_upstream_tasks_warns_that_they_run_anyway() -> None:
+    from lockgate.utilities.exceptions import PrefectWarning
+
+    calls: list[str] = []
+    with Flow("warned") as flow:
+        source = recorder("source", calls, 1)
+        branch = recorder("branch", calls)
+        branch.set_upstream(source)
+        with pytest.warns(PrefectWarning, match="'branch', has upstream dependencies"):
+            ifelse(False, branch, recorder("other", calls))
+    flow.run()
+    assert "source" in calls and "branch" not in calls
+
+
+def test_a_list_of_tasks_as_a_branch_becomes_a_list_task() -> None:
+    from lockgate.tasks.core.collections import List
+    from lockgate.utilities.exceptions import PrefectWarning
+
+    calls: list[str] = []
+    with Flow("listed") as flow:
+        both = [recorder("a", calls, 1), recorder("b", calls, 2)]
+        with pytest.warns(PrefectWarning):
+            ifelse(True, both, recorder("else", calls))
+        joined = merge(flow.get_tasks(task_type=List)[0])
+    assert flow.run().result[joined].result == [1, 2]
+    assert sorted(calls) == ["a", "b"]
+
+
+def test_a_merge_that_skips_on_upstream_skip_is_refused() -> None:
+    with pytest.raises(ValueError, match="skip_on_upstream_skip=False"):
+        Merge(skip_on_upstream_skip=True)

@@ -281,11 +281,15 @@ class Task:
         while it runs)."""
         return logging.getLogger(f"lockgate.task.{self.name}")
 
-    def run(self) -> Any:
+    def run(self, *args: Any, **kwargs: Any) -> Any:
         """The work itself; subclasses override it with named arguments (never ``*args``).
 
         A plain ``Task()`` does nothing: it succeeds with the result ``None``, which
         makes it a placeholder that only orders other tasks.
+
+        Args:
+            *args: what a subclass's ``run`` takes (a plain Task takes no input).
+            **kwargs: likewise.
 
         Returns:
             None.

@@ -18,6 +18,7 @@ branches again: it takes the first branch that produced a value.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from lockgate.core.task import Task
 from lockgate.engine import signals
 from lockgate.engine.result import NoResult
 from lockgate.utilities.context import current as _current_context
+from lockgate.utilities.exceptions import PrefectWarning
+from lockgate.utilities.tasks import as_task, contains_task
 
 if TYPE_CHECKING:
     from lockgate.core.flow import Flow
@@ -124,6 +127,10 @@ def switch(condition: Any, cases: Mapping[Any, Task]) -> None:
     ``skip_on_upstream_skip=False``, like :func:`merge`). Must be called inside
     ``with Flow(...)``.
 
+    A case given as a list (or other collection) of tasks becomes a collection task
+    (see :func:`lockgate.utilities.tasks.as_task`); only that collection task waits
+    for the comparison, so the tasks in the list run whatever the condition.
+
     Args:
         condition: a task (or a plain value) whose result selects the case.
         cases: a mapping from case value to the task to run for that value. Each task
@@ -132,7 +139,12 @@ def switch(condition: Any, cases: Mapping[Any, Task]) -> None:
     Raises:
         ValueError: when called outside a flow, when ``cases`` is empty, or when one
             task is given for several cases (it would always be skipped).
-        TypeError: when ``cases`` is not a mapping or one of its values is not a task.
+        TypeError: when ``cases`` is not a mapping.
+
+    Warns:
+        PrefectWarning: when a case's task already has upstream tasks in the flow:
+            those run whatever the condition's value (a list of tasks as a case is the
+            usual cause).
     """
     flow = _active_flow("switch")
     if not isinstance(cases, Mapping):
@@ -143,12 +155,11 @@ def switch(condition: Any, cases: Mapping[Any, Task]) -> None:
     if not cases:
         raise ValueError("switch(condition, cases): cases is empty; give at least one case.")
     seen: dict[Task, Any] = {}
-    for value, branch in cases.items():
-        if not isinstance(branch, Task):
-            raise TypeError(
-                f"switch(): the case {_short_repr(value)} maps to {branch!r}, which is not a "
-                "task. Every case must be a task (wrap functions with @task)."
-            )
+    branches = {
+        value: _branch_task(branch, f"switch(): the case {_short_repr(value)}", flow)
+        for value, branch in cases.items()
+    }
+    for value, branch in branches.items():
         if branch in seen:
             raise ValueError(
                 f"switch(): task '{branch.name}' is given for both case "
@@ -156,7 +167,16 @@ def switch(condition: Any, cases: Mapping[Any, Task]) -> None:
                 "on both comparisons and always be skipped. Use one task per case."
             )
         seen[branch] = value
-    for value, branch in cases.items():
+        if flow._edges_to.get(branch):
+            warnings.warn(
+                f"switch(): the task for case {_short_repr(value)}, '{branch.name}', has "
+                "upstream dependencies; those upstream tasks run even when the condition "
+                "does not match this case, which may be unexpected (a list of tasks as a "
+                "case is the usual cause).",
+                PrefectWarning,
+                stacklevel=2,
+            )
+    for value, branch in branches.items():
         compare = CompareValue(value)
         compare.bind(x=condition, flow=flow)
         branch.set_upstream(compare, flow=flow)
@@ -172,20 +192,20 @@ def ifelse(condition: Any, true_task: Task, false_task: Task) -> None:
 
     Args:
         condition: a task (or a plain value) whose result is tested for truth.
-        true_task: the task to run when the condition is truthy.
+        true_task: the task to run when the condition is truthy (a list of tasks
+            becomes a collection task, as in :func:`switch`).
         false_task: the task to run when it is falsy.
 
     Raises:
         ValueError: when called outside a flow, or when ``true_task`` and
             ``false_task`` are the same task.
-        TypeError: when ``true_task`` or ``false_task`` is not a task.
+
+    Warns:
+        PrefectWarning: as :func:`switch`, for a branch task with upstream tasks.
     """
     flow = _active_flow("ifelse")
-    for role, branch in (("true_task", true_task), ("false_task", false_task)):
-        if not isinstance(branch, Task):
-            raise TypeError(
-                f"ifelse(): {role} must be a task, got {branch!r} (wrap functions with @task)."
-            )
+    true_task = _branch_task(true_task, "ifelse(): true_task", flow)
+    false_task = _branch_task(false_task, "ifelse(): false_task", flow)
     if true_task is false_task:
         raise ValueError(
             f"ifelse(): true_task and false_task are the same task '{true_task.name}'; "
@@ -194,6 +214,22 @@ def ifelse(condition: Any, true_task: Task, false_task: Task) -> None:
     as_bool = CastBool(name=f"bool({_display_name(condition)})")
     as_bool.bind(x=condition, flow=flow)
     switch(as_bool, {True: true_task, False: false_task})
+
+
+def _branch_task(branch: Any, what: str, flow: Flow) -> Task:
+    """A task, or a collection holding tasks as a collection task; nothing else.
+
+    Raises:
+        TypeError: naming ``what`` for a plain value or a function.
+    """
+    if isinstance(branch, Task):
+        return branch
+    if contains_task(branch):
+        return as_task(branch, flow=flow)
+    raise TypeError(
+        f"{what} maps to {branch!r}, which is not a task: a branch must be a task (wrap "
+        "functions with @task) or a list of tasks."
+    )
 
 
 def _input_order(key: str) -> tuple[int, int, str]:
@@ -232,11 +268,18 @@ class Merge(Task):
 
     Args:
         **kwargs: any :class:`~lockgate.core.task.Task` argument.
+
+    Raises:
+        ValueError: for ``skip_on_upstream_skip=True``.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("trigger", merge_trigger)
-        kwargs.setdefault("skip_on_upstream_skip", False)
+        if kwargs.setdefault("skip_on_upstream_skip", False):
+            raise ValueError(
+                "Merge tasks must have `skip_on_upstream_skip=False`: a merge runs "
+                "precisely when some of its branches were skipped."
+            )
         super().__init__(**kwargs)
 
     def run(self, **task_results: Any) -> Any:
