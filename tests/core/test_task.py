@@ -457,9 +457,32 @@ class TestBinding:
         assert flow.tasks == {a, t}
         assert results(flow, t) == [(2, 5)]
 
-    def test_parameter_cannot_be_called(self) -> None:
-        with Flow("f"), pytest.raises(TypeError, match="Parameter 'p' cannot be called"):
-            Parameter("p")(1)
+    def test_calling_a_parameter_adds_a_copy_and_takes_no_inputs(self) -> None:
+        with Flow("f") as flow:
+            with pytest.raises(TypeError):
+                Parameter("p")(1)  # type: ignore[arg-type]
+            p = Parameter("p")()
+        assert flow.parameters() == {p} and p.name == "p"
+        assert flow.run(p=lambda: 1).result[p].result() == 1  # any value, even a function
+
+    def test_ids_are_uuids(self) -> None:
+        import uuid
+
+        t = Task()
+        assert t.id != t.copy().id and uuid.UUID(t.id)
+        t.id = str(uuid.UUID(int=1))
+        for bad in (1, "1", None):
+            with pytest.raises(ValueError, match="UUID"):
+                t.id = bad  # type: ignore[assignment]
+            with pytest.raises(ValueError, match="UUID"):
+                Flow("f").id = bad  # type: ignore[assignment]
+
+    def test_calling_a_task_bound_to_values_warns_that_the_copy_is_unbound(self) -> None:
+        adder = add.copy()
+        with Flow("f"):
+            adder.bind(1, 2)
+            with pytest.warns(UserWarning, match="has dependencies"):
+                adder(3, 4)
 
     def test_upstream_tasks_add_state_only_edges(self) -> None:
         order: list[str] = []

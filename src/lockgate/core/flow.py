@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lockgate.core.edge import Edge
-from lockgate.core.task import Parameter, Task
+from lockgate.core.task import Parameter, Task, checked_uuid
 from lockgate.schedules import Schedule
 from lockgate.utilities.context import context
 from lockgate.utilities.tasks import as_task, contains_task, unmapped
@@ -70,7 +70,7 @@ class Flow:
         if not isinstance(name, str):
             raise TypeError(f"A flow's name must be a string, got {name!r}.")
         self.name = name
-        self.id: str = str(uuid.uuid4())  # identifies the flow in serialized form
+        self._id = str(uuid.uuid4())  # identifies the flow in serialized form
         if schedule is not None and not isinstance(schedule, Schedule):
             raise TypeError(
                 f"Flow '{name}': schedule must be a lockgate.schedules.Schedule (e.g. "
@@ -139,6 +139,15 @@ class Flow:
     def __iter__(self) -> Iterator[Task]:
         """The tasks in dependency order (see :meth:`sorted_tasks`)."""
         return iter(self.sorted_tasks())
+
+    @property
+    def id(self) -> str:
+        """The flow's unique id, a UUID string (a copy gets a new one)."""
+        return self._id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = checked_uuid(value, f"Flow '{self.name}'")
 
     @property
     def logger(self) -> logging.Logger:

@@ -35,6 +35,28 @@ _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 
 
+def checked_uuid(value: Any, owner: str) -> str:
+    """Return ``value`` if it is a UUID string (what task and flow ids are).
+
+    Args:
+        value: the proposed id.
+        owner: who gets it, for the message.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ValueError: when ``value`` is not a string holding a UUID.
+    """
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        raise ValueError(
+            f"{owner}: an id must be a UUID string like {str(uuid.uuid4())!r}, not {value!r}."
+        ) from None
+    return str(value)
+
+
 class RunSignature(NamedTuple):
     """What the engine needs to know about a ``run`` method."""
 
@@ -162,7 +184,7 @@ class Task:
         from lockgate.engine import cache_validators
 
         self.name: str = type(self).__name__ if name is None else name
-        self.id: str = str(uuid.uuid4())  # identifies the task in serialized flows
+        self._id = str(uuid.uuid4())  # identifies the task in serialized flows
         self.slug = slug
         owner = f"Task '{self.name}'"
         if isinstance(tags, str):
@@ -276,6 +298,15 @@ class Task:
     __hash__ = object.__hash__
 
     @property
+    def id(self) -> str:
+        """The task's unique id, a UUID string (new for every task and every copy)."""
+        return self._id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = checked_uuid(value, f"Task '{self.name}'")
+
+    @property
     def logger(self) -> logging.Logger:
         """This task's logger, ``lockgate.task.<name>`` (what ``lockgate.context.logger`` is
         while it runs)."""
@@ -304,7 +335,7 @@ class Task:
             AttributeError: when a key of ``task_args`` is not an attribute of the task.
         """
         active: Flow | None = _current_context().get("flow")
-        if active is not None and active._has_edges(self):
+        if active is not None and (active._has_edges(self) or self in active.constants):
             warnings.warn(
                 f"Task '{self.name}' has dependencies in the active flow '{active.name}', "
                 "and its copy has none of them: bind the copy's inputs anew.",
@@ -312,7 +343,7 @@ class Task:
                 stacklevel=2,
             )
         new = copy.copy(self)
-        new.id = str(uuid.uuid4())  # a copy is another task, in a serialized flow too
+        new._id = str(uuid.uuid4())  # a copy is another task, in a serialized flow too
         new.tags = set(self.tags) | set(_current_context().get("tags", ()))
         new.state_handlers = list(self.state_handlers)
         for attr, value in task_args.items():
@@ -669,10 +700,20 @@ class Parameter(Task):
         serialized: dict[str, Any] = ParameterSchema().dump(self)
         return serialized
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Task:
-        raise TypeError(
-            f"Parameter '{self.name}' cannot be called; pass it to other tasks as an input."
-        )
+    def __call__(self, *, flow: Flow | None = None) -> Task:  # type: ignore[override]
+        """Add a copy of this parameter to the flow (a parameter takes no inputs).
+
+        Args:
+            flow: the flow (default: the ``with Flow(...)`` block).
+
+        Returns:
+            The copy, with the same name.
+
+        Raises:
+            TypeError: when given inputs: pass the parameter to other tasks instead.
+            ValueError: when the flow already has a parameter of this name.
+        """
+        return super().__call__(flow=flow)
 
     def run(self) -> Any:
         """Return the run's value for this parameter, else its default.
