@@ -429,7 +429,8 @@ def test_skip_propagates_down_a_chain_unless_a_task_opts_out(any_executor: Execu
     state = same_states(flow, any_executor)
 
     assert type(state.result[a]) is Skipped
-    assert state.result[a].message == "Upstream task was skipped; skipping this task too."
+    assert state.result[a].message.startswith("Upstream task was skipped; skipping this task too")
+    assert "skip_on_upstream_skip=False" in state.result[a].message
     assert type(state.result[b]) is Skipped
     assert state.result[stubborn].result == "NoResultType"  # b was skipped without a result
     assert type(state.result[after_stubborn]) is Failed  # "SKIP" + 1: a TypeError

@@ -141,7 +141,9 @@ def test_state_unwraps_a_result_and_keeps_it_in_private_result() -> None:
     state = Success(result=result)
     assert state.result == 5
     assert state._result is result
-    assert Success(result=5)._result is None
+    plain = Success(result=5)._result  # Prefect's form: a Result wrapping the value
+    assert isinstance(plain, Result) and plain.value == 5 and plain.result_handler is None
+    assert Success()._result is NoResult
 
 
 def test_results_pickle() -> None:
@@ -429,7 +431,7 @@ def test_no_checkpoint_means_nothing_is_written(checkpoint: Any) -> None:
 
     state = flow.run()
     assert state.result[p].result == 3
-    assert state.result[p]._result is None
+    assert not state.result[p]._result.safe_value  # a plain Result, never stored
     assert handler.writes == 0
 
 

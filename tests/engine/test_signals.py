@@ -10,6 +10,7 @@ from typing import Any
 import cloudpickle
 import pytest
 
+import lockgate
 from lockgate.engine import signals
 from lockgate.engine.result import NoResult, NoResultType, Result, SafeResult
 from lockgate.engine.state import (
@@ -102,9 +103,11 @@ def test_retry_start_time_and_run_count() -> None:
     assert sig.state.is_retrying()
 
 
-def test_retry_without_arguments_leaves_run_count_unset() -> None:
-    sig = signals.RETRY("again")
-    assert sig.state.run_count is None
+def test_retry_without_arguments_takes_run_count_from_the_run() -> None:
+    assert signals.RETRY("again").state.run_count == 1
+    with lockgate.context(task_run_count=3):
+        sig = signals.RETRY("again")
+    assert sig.state.run_count == 3
     assert sig.state.start_time.tzinfo is not None
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import cloudpickle
 import pytest
 
+import lockgate
 from lockgate.engine import state as state_module
 from lockgate.engine.result import NoResult, RemoteValue, Result
 from lockgate.engine.state import (
@@ -177,7 +178,9 @@ def test_retrying_fields() -> None:
     st = Retrying("again", start_time=T0, run_count=3)
     assert st.run_count == 3
     assert st.start_time == T0
-    assert Retrying().run_count is None
+    assert Retrying().run_count == 1  # outside a task run: the first attempt
+    with lockgate.context(task_run_count=4):
+        assert Retrying().run_count == 4  # inside one: the run's attempt
 
 
 def test_cached_fields() -> None:

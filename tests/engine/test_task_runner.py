@@ -173,9 +173,9 @@ def test_initialize_run_retrying_sets_run_count_plus_one(run_count: int) -> None
     assert ctx["task_run_count"] == run_count + 1
 
 
-def test_initialize_run_retrying_without_run_count_counts_from_zero() -> None:
+def test_initialize_run_retrying_made_outside_a_run_counts_as_one_attempt() -> None:
     _, ctx = TaskRunner(AddOne()).initialize_run(Retrying(), {})
-    assert ctx["task_run_count"] == 1
+    assert ctx["task_run_count"] == 2
 
 
 def test_initialize_run_resume_sets_resume() -> None:
@@ -195,7 +195,7 @@ def test_initialize_run_updates_and_returns_the_context_dict() -> None:
     ctx_in: dict[str, Any] = {"other": 1}
     _, ctx_out = TaskRunner(AddOne()).initialize_run(Retrying(run_count=1), ctx_in)
     assert ctx_out is ctx_in
-    assert ctx_in == {"other": 1, "task_run_count": 2}
+    assert ctx_in == {"other": 1, "task_run_count": 2, "task_name": "AddOne"}
 
 
 # =============================================================================================
@@ -551,12 +551,11 @@ def test_get_task_inputs_reduces_a_mapped_upstream_to_a_list() -> None:
 # =============================================================================================
 # Step 8: check_task_is_cached
 # =============================================================================================
-def test_valid_cached_state_ends_run_with_it(fake_clock: FakeClock) -> None:
+def test_valid_cached_state_is_returned_and_ends_the_run(fake_clock: FakeClock) -> None:
     t = AddOne(name=unique("cached"), cache_for=DELAY)
     state = Cached(result=5, cached_result_expiration=fake_clock.now() + DELAY)
-    with pytest.raises(ENDRUN) as info:
-        TaskRunner(t).check_task_is_cached(state, {"x": 4})
-    assert info.value.state is state
+    assert TaskRunner(t).check_task_is_cached(state, {"x": 4}) is state
+    assert TaskRunner(t).run(state, context={}) is state
 
 
 def test_expired_cached_state_is_invalid(fake_clock: FakeClock) -> None:
@@ -573,8 +572,7 @@ def test_cached_state_invalid_by_its_validator(fake_clock: FakeClock) -> None:
         result=5, cached_inputs={"x": 4}, cached_result_expiration=fake_clock.now() + DELAY
     )
     runner = TaskRunner(t)
-    with pytest.raises(ENDRUN):
-        runner.check_task_is_cached(state, {"x": 4})
+    assert runner.check_task_is_cached(state, {"x": 4}) is state
     new = runner.check_task_is_cached(state, {"x": 5})
     assert type(new) is Pending
     assert new.message == "Cache was invalid; ready to run."

@@ -1,4 +1,22 @@
-"""FlowRunner: runs a whole flow and turns its tasks' states into the flow's state."""
+"""FlowRunner: runs a whole flow and turns its tasks' states into the flow's state.
+
+``FlowRunner.run`` goes through public steps, like TaskRunner:
+
+1. :meth:`~FlowRunner.initialize_run`: unwrap meta states; build the run's context
+   (``flow_name``, ``parameters``, the dates) and each task's context.
+2. :meth:`~FlowRunner.check_flow_is_pending_or_running`: a finished flow run ends.
+3. :meth:`~FlowRunner.check_flow_reached_start_time`: a Scheduled flow run whose
+   start time is in the future ends unchanged.
+4. :meth:`~FlowRunner.set_flow_to_running`: Pending or Scheduled becomes Running
+   (the flow's state handlers see that move).
+5. :meth:`~FlowRunner.get_flow_run_state`: run the tasks (through the scheduling loop
+   of :mod:`lockgate.engine.scheduler`) and decide the flow's state with
+   :meth:`~FlowRunner.determine_final_state`.
+
+Flow state changes go through :meth:`Runner.change_state
+<lockgate.engine.runner.Runner.change_state>`, the path TaskRunner uses too: the
+flow's state handlers, the runner's, then the flow's ``on_failure``.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +24,17 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lockgate.engine import signals
 from lockgate.engine.executors._choose import default_executor, executor_from_spec
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.hooks import RunHooks
+from lockgate.engine.runner import ENDRUN, Runner, standard_handling
 from lockgate.engine.scheduler import Pipeline, run_tasks
-from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Cancelled,
     Failed,
     Mapped,
-    MetaState,
     Pending,
     Running,
     Scheduled,
@@ -36,12 +52,24 @@ if TYPE_CHECKING:
     from lockgate.core.flow import Flow
     from lockgate.core.task import Task
 
-__all__ = ["ENDRUN", "FlowRunner"]
+__all__ = ["ENDRUN", "FlowRunner", "FlowRunnerInitializeResult"]
 
 FlowRunnerStateHandler = Callable[["FlowRunner", State, State], "State | None"]
 
+# Values that belong to one task run, never inherited by a flow run from its caller.
+_TASK_KEYS = ("task_name", "task_slug", "task_full_name", "map_index", "resume", "task_run_count")
 
-class FlowRunner:
+
+class FlowRunnerInitializeResult(NamedTuple):
+    """What :meth:`FlowRunner.initialize_run` returns."""
+
+    state: State
+    task_states: dict[Task, State]
+    context: dict[str, Any]
+    task_contexts: dict[Task, dict[str, Any]]
+
+
+class FlowRunner(Runner):
     """Runs a flow: its tasks in dependency order, then decides the flow's state.
 
     Args:
@@ -50,6 +78,9 @@ class FlowRunner:
             setting ``engine.task_runner.default_class``, ``TaskRunner``).
         state_handlers: callables ``handler(runner, old_state, new_state)`` called after
             the flow's own handlers on every flow state change.
+
+    Raises:
+        TypeError: when ``state_handlers`` is not a list of callables.
     """
 
     def __init__(
@@ -58,18 +89,79 @@ class FlowRunner:
         task_runner_cls: type[TaskRunner] | None = None,
         state_handlers: Iterable[FlowRunnerStateHandler] | None = None,
     ) -> None:
+        super().__init__(state_handlers)
         self.flow = flow
         if task_runner_cls is None:
             from lockgate.engine import get_default_task_runner_class
 
             task_runner_cls = get_default_task_runner_class()
         self.task_runner_cls = task_runner_cls
-        self.state_handlers: list[FlowRunnerStateHandler] = list(state_handlers or ())
-        self.logger = logging.getLogger(f"lockgate.flow.{flow.name}")
 
     def __repr__(self) -> str:
-        return f"<FlowRunner: {self.flow.name}>"
+        return f"<FlowRunner: {getattr(self.flow, 'name', None)}>"
 
+    @property
+    def logger(self) -> logging.Logger:
+        """The flow's logger, ``lockgate.flow.<flow name>``."""
+        return logging.getLogger(f"lockgate.flow.{getattr(self.flow, 'name', None)}")
+
+    # -- state changes ---------------------------------------------------------------
+    def has_state_handlers(self) -> bool:
+        """Whether a flow state change must call handlers: the flow's or the runner's.
+
+        Returns:
+            True when the flow or the runner has state handlers, or this runner's
+            class overrides how they are called.
+        """
+        return bool(self.flow.state_handlers or self.state_handlers) or not self._standard_handling
+
+    @standard_handling
+    def call_runner_target_handlers(self, old_state: State, new_state: State) -> State:
+        """Call the flow's own ``state_handlers`` (``handler(flow, old, new)``) in order.
+
+        Args:
+            old_state: the state being left.
+            new_state: the state being entered.
+
+        Returns:
+            The new state as the last handler left it (None keeps the state).
+
+        Raises:
+            TypeError: when a handler returns something that is not a State or None.
+        """
+        flow = self.flow
+        for handler in flow.state_handlers:
+            returned = handler(flow, old_state, new_state)
+            if returned is not None:
+                if not isinstance(returned, State):
+                    raise TypeError(
+                        f"State handler {handler!r} of flow {flow.name!r} returned "
+                        f"{returned!r}; a state handler must return a State or None."
+                    )
+                new_state = returned
+        return new_state
+
+    def after_state_change(self, old_state: State, new_state: State) -> None:
+        """Call the flow's ``on_failure`` for a failed state.
+
+        Args:
+            old_state: the state left.
+            new_state: the state entered.
+        """
+        flow = self.flow
+        if flow.on_failure is not None:
+            self.call_on_failure(flow.on_failure, flow, new_state)
+        if self.listeners:
+            super().after_state_change(old_state, new_state)
+
+    def _set(self, old: State, new: State, hooks: Iterable[RunHooks] = ()) -> State:
+        """A flow state change that ends in a state even when a handler failed."""
+        try:
+            return self.change_state(old, new)
+        except ENDRUN as end:
+            return end.state
+
+    # -- the run -----------------------------------------------------------------------
     def run(
         self,
         state: State | None = None,
@@ -93,7 +185,8 @@ class FlowRunner:
                 (other than Cached or Mapped) is not run again.
             return_tasks: tasks whose states go into the result dict (their results
                 are kept; other results are released once nothing needs them).
-            parameters: values for the flow's parameters.
+            parameters: values for the flow's parameters (they override those of
+                ``context["parameters"]`` with the same name).
             task_runner_state_handlers: handlers given to every TaskRunner.
             executor: where tasks' code runs: an :class:`Executor`, a text form such as
                 ``"threads:8"`` (see :func:`executor_from_spec`), or None for
@@ -130,39 +223,46 @@ class FlowRunner:
                 f"return_tasks / start_tasks must be tasks of flow '{flow.name}'; "
                 f"these are not: {unknown}."
             )
-        values = self._run_context(state, parameters, context)
-        token = ctx.set_values(values)
+        outer = {k: v for k, v in ctx.current().items() if k not in _TASK_KEYS}
+        token = ctx.set_values(outer)  # steps see the caller's context until initialized
+        values = outer
         try:
-            state = self.initialize_run(state)
+            state, task_states, run_context, task_contexts = self.initialize_run(
+                state=state,
+                task_states=dict(task_states or {}),
+                context=dict(context or {}),
+                task_contexts={t: dict(c) for t, c in (task_contexts or {}).items()},
+                parameters=dict(parameters or {}),
+            )
+            if isinstance(run_context, dict):
+                values = {**outer, **run_context}
+                ctx.set_values(values)
             state = self.check_flow_is_pending_or_running(state)
             state = self.check_flow_reached_start_time(state)
-            state = self.set_flow_to_running(state, hooks)
+            state = self.set_flow_to_running(state)
             self.logger.info("Beginning flow run for %r", flow.name)
             for hook in hooks:
                 hook.flow_run_started(flow, state, values)
-            handlers = list(task_runner_state_handlers or ())
-            listeners = [_notifier(hooks)] if hooks else []
             state = self.get_flow_run_state(
                 state,
-                task_states=task_states or {},
+                task_states=task_states,
+                task_contexts=task_contexts,
                 return_tasks=return_tasks,
+                task_runner_state_handlers=list(task_runner_state_handlers or ()),
                 executor=executor,
-                task_runner_state_handlers=handlers,
-                listeners=listeners,
-                task_contexts=task_contexts or {},
+                listeners=[_notifier(hooks)] if hooks else [],
                 start_tasks=list(start_tasks or ()),
                 cancel=cancel,
             )
         except ENDRUN as end:
-            return end.state
+            return end.state  # ended before its tasks ran (or a step said so)
         except Exception as exc:
             if values.get("raise_on_exception"):
                 raise
             self.logger.exception("Unexpected error while running flow %r", flow.name)
             state = self._set(
-                state or Pending(),
+                state if isinstance(state, State) else Pending(),
                 Failed(f"Unexpected error while running flow: {exc!r}", result=exc),
-                hooks,
             )
         finally:
             ctx.reset(token)
@@ -171,67 +271,73 @@ class FlowRunner:
         self.logger.info("Flow run of %r ended: %r", flow.name, state)
         return state
 
-    def _run_context(
+    # -- steps ---------------------------------------------------------------------------
+    def initialize_run(  # type: ignore[override]
         self,
         state: State | None,
-        parameters: Mapping[str, Any] | None,
-        context: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        start = state.start_time if isinstance(state, Scheduled) else clock.now()
+        task_states: dict[Task, State],
+        context: dict[str, Any],
+        task_contexts: dict[Task, dict[str, Any]],
+        parameters: dict[str, Any],
+    ) -> FlowRunnerInitializeResult:
+        """Find the state to start from and build the run's and each task's context.
+
+        ``context`` gains ``flow_name``, ``parameters`` (those in ``context`` updated
+        with ``parameters``), ``scheduled_start_time`` (a Scheduled state's start
+        time, else now) and the dates derived from it (``date``, ``today``,
+        ``yesterday``, ``tomorrow`` and their ``_nodash`` forms); values already in
+        ``context`` win. Each task's context gains ``task_name`` and ``task_slug``.
+
+        Args:
+            state: the state the run was given (None means ``Pending()``; meta states
+                are unwrapped).
+            task_states: the states tasks start from (returned as given).
+            context: the run's context values, updated in place.
+            task_contexts: per-task context values, updated in place.
+            parameters: the run's parameter values.
+
+        Returns:
+            ``(state, task_states, context, task_contexts)`` as a
+            :class:`FlowRunnerInitializeResult`.
+        """
+        state, context = super().initialize_run(state, context)
+        if parameters:
+            context["parameters"] = {**(context.get("parameters") or {}), **parameters}
+        context["flow_name"] = self.flow.name
+        if isinstance(state, Scheduled):
+            start = context.setdefault("scheduled_start_time", state.start_time)
+        else:
+            start = context.setdefault("scheduled_start_time", clock.now())
         day = timedelta(days=1)
-        values: dict[str, Any] = dict(ctx.current())
-        values.update(
-            flow_name=self.flow.name,
-            parameters=dict(parameters or {}),
-            scheduled_start_time=start,
-            date=start,
-            today=start.strftime("%Y-%m-%d"),
-            yesterday=(start - day).strftime("%Y-%m-%d"),
-            tomorrow=(start + day).strftime("%Y-%m-%d"),
-            today_nodash=start.strftime("%Y%m%d"),
-            yesterday_nodash=(start - day).strftime("%Y%m%d"),
-            tomorrow_nodash=(start + day).strftime("%Y%m%d"),
-        )
-        for key in ("task_name", "task_slug", "task_full_name", "map_index", "resume"):
-            values.pop(key, None)
-        values.update(context or {})
-        return values
-
-    def _set(self, old: State, new: State, hooks: Iterable[RunHooks] = ()) -> State:
-        """Call the flow's and the runner's state handlers for ``old -> new``."""
-        flow = self.flow
-        try:
-            for handler in flow.state_handlers:
-                new = handler(flow, old, new) or new
-            for runner_handler in self.state_handlers:
-                new = runner_handler(self, old, new) or new
-        except signals.PrefectStateSignal as sig:
-            new = sig.state
-        except Exception as exc:
-            if ctx.current().get("raise_on_exception"):
-                raise
-            new = Failed("Exception raised while calling state handlers.", result=exc)
-        if flow.on_failure is not None and isinstance(new, Failed):
-            try:
-                flow.on_failure(flow, new)
-            except Exception:
-                if ctx.current().get("raise_on_exception"):
-                    raise
-                self.logger.exception("on_failure of flow %r raised; ignored", flow.name)
-        return new
-
-    # -- steps ---------------------------------------------------------------------------
-    def initialize_run(self, state: State | None) -> State:
-        """Unwrap meta states; no state means ``Pending()``."""
-        while isinstance(state, MetaState):
-            state = state.state
-        return state if state is not None else Pending()
+        for key, value in (
+            ("date", start),
+            ("today", start.strftime("%Y-%m-%d")),
+            ("yesterday", (start - day).strftime("%Y-%m-%d")),
+            ("tomorrow", (start + day).strftime("%Y-%m-%d")),
+            ("today_nodash", start.strftime("%Y%m%d")),
+            ("yesterday_nodash", (start - day).strftime("%Y%m%d")),
+            ("tomorrow_nodash", (start + day).strftime("%Y%m%d")),
+        ):
+            context.setdefault(key, value)
+        slugs = self.flow.slugs()
+        for task in self.flow._tasks:
+            own = task_contexts.get(task)
+            names = {"task_name": task.name, "task_slug": slugs[task]}
+            task_contexts[task] = {**own, **names} if own else names
+        return FlowRunnerInitializeResult(state, task_states, context, task_contexts)
 
     def check_flow_is_pending_or_running(self, state: State) -> State:
-        """Only Pending and Running flow states go on.
+        """Only Pending-family (Scheduled, Retrying, ...) and Running flow states go on.
+
+        Args:
+            state: the flow run's state.
+
+        Returns:
+            ``state`` unchanged.
 
         Raises:
-            ENDRUN: with the state unchanged when it is finished.
+            ENDRUN: with the state unchanged when it is finished (or otherwise not
+                ready to run).
         """
         if isinstance(state, (Pending, Running)):
             return state
@@ -240,19 +346,39 @@ class FlowRunner:
     def check_flow_reached_start_time(self, state: State) -> State:
         """Stop when a Scheduled flow state starts in the future.
 
+        Args:
+            state: the flow run's state.
+
+        Returns:
+            ``state`` unchanged.
+
         Raises:
-            ENDRUN: with the state unchanged.
+            ENDRUN: with the state unchanged when its start time is still ahead.
         """
         if isinstance(state, Scheduled) and state.start_time > clock.now():
             raise ENDRUN(state)
         return state
 
     def set_flow_to_running(self, state: State, hooks: Iterable[RunHooks] = ()) -> State:
-        """Move the flow to ``Running("Running flow.")``."""
+        """Move a Pending or Scheduled flow run to ``Running("Running flow.")``.
+
+        Args:
+            state: the flow run's state.
+            hooks: unused; kept for callers of earlier versions.
+
+        Returns:
+            The Running state (``state`` itself when it already was Running).
+
+        Raises:
+            ENDRUN: with ``state`` when it is neither Pending nor Running, or with the
+                state a state handler chose instead of Running.
+        """
         if isinstance(state, Running):
             return state
-        new = self._set(state, Running("Running flow."), hooks)
-        if not isinstance(new, Running):  # a state handler raised or replaced the state
+        if not isinstance(state, Pending):
+            raise ENDRUN(state)
+        new = self.change_state(state, Running("Running flow."))
+        if not isinstance(new, Running):  # a state handler replaced the state
             raise ENDRUN(new)
         return new
 
@@ -260,18 +386,43 @@ class FlowRunner:
         self,
         state: State,
         task_states: Mapping[Task, State],
-        return_tasks: set[Task],
-        executor: Executor,
-        task_runner_state_handlers: list[RunnerStateHandler],
-        listeners: list[RunnerStateHandler],
         task_contexts: Mapping[Task, Mapping[str, Any]],
-        start_tasks: list[Task],
+        return_tasks: Iterable[Task] | None,
+        task_runner_state_handlers: Iterable[RunnerStateHandler] | None,
+        executor: Executor,
+        listeners: Iterable[RunnerStateHandler] = (),
+        start_tasks: Iterable[Task] = (),
         cancel: threading.Event | None = None,
     ) -> State:
-        """Run the tasks (see :mod:`lockgate.engine.scheduler`) and decide the flow state."""
+        """Run the tasks (see :mod:`lockgate.engine.scheduler`) and decide the flow state.
+
+        Args:
+            state: the flow run's state; it must be Running.
+            task_states: states to start tasks from (see :meth:`run`).
+            task_contexts: per-task context values.
+            return_tasks: tasks whose states go into the result dict.
+            task_runner_state_handlers: handlers given to every TaskRunner.
+            executor: where the tasks' code runs.
+            listeners: observers given to every TaskRunner (the run hooks).
+            start_tasks: see :meth:`run`.
+            cancel: see :meth:`run`.
+
+        Returns:
+            The state :meth:`determine_final_state` decides, with ``result`` mapping
+            each return task to its state.
+
+        Raises:
+            ENDRUN: with ``state`` unchanged when it is not Running.
+        """
+        if not isinstance(state, Running):
+            raise ENDRUN(state)
         flow = self.flow
+        return_tasks = set(return_tasks or ())
+        task_runner_state_handlers = list(task_runner_state_handlers or ())
+        listeners = list(listeners)
         slugs = flow.slugs()
         reference_tasks = flow.reference_tasks()
+        terminal_tasks = flow.terminal_tasks()
         runner_cls = self.task_runner_cls
         result_handler = flow.result_handler
 
@@ -283,10 +434,7 @@ class FlowRunner:
                 listeners=listeners,
                 constants=flow.constants.get(task),
             )
-            extra = task_contexts.get(task)
-            task_context = (
-                {"task_slug": slugs[task], **extra} if extra else {"task_slug": slugs[task]}
-            )
+            task_context = task_contexts.get(task) or {"task_slug": slugs[task]}
             return runner.pipeline(
                 state=st, upstream_states=upstream, context=task_context, ignore_trigger=is_start
             )
@@ -295,7 +443,7 @@ class FlowRunner:
             final = run_tasks(
                 flow,
                 task_states,
-                start_tasks,
+                list(start_tasks),
                 keep=return_tasks | reference_tasks,
                 executor=executor,
                 run_one=run_one,
@@ -306,14 +454,24 @@ class FlowRunner:
         if cancel is not None and cancel.is_set():
             new: State = Cancelled("Flow run was cancelled.")
         else:
-            new = self.determine_final_state([final[t] for t in reference_tasks])
+            new = self.determine_final_state(
+                [final[t] for t in reference_tasks],
+                terminal_states=[final[t] for t in terminal_tasks if t in final],
+            )
         new.result = {t: final[t] for t in return_tasks}
         if isinstance(new, Running):
             return new  # still Running: no transition to report
         return self._set(state, new)
 
-    def determine_final_state(self, reference_states: Iterable[State]) -> State:
+    def determine_final_state(
+        self, reference_states: Iterable[State], terminal_states: Iterable[State] = ()
+    ) -> State:
         """The flow state from its reference tasks' states (Mapped ones by their children).
+
+        Args:
+            reference_states: the states of the flow's reference tasks.
+            terminal_states: the states of its terminal tasks: while one is unfinished
+                (e.g. Retrying), so is the flow run.
 
         Returns:
             ``Running("Flow run in progress.")`` if any is unfinished,
@@ -322,7 +480,9 @@ class FlowRunner:
             otherwise ``Success("No reference tasks failed.")``.
         """
         leaves = _leaves(reference_states)
-        if not all(is_done(s) for s in leaves):
+        if not all(is_done(s) for s in leaves) or not all(
+            is_done(s) for s in _leaves(terminal_states)
+        ):
             return Running("Flow run in progress.")
         if any(isinstance(s, Failed) for s in leaves):
             return Failed("Some reference tasks failed.")

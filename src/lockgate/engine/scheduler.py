@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from lockgate.engine.executors.base import RunCancelledError, TaskTimeoutError
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult
+from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Cached,
     Finished,
@@ -125,7 +126,7 @@ def call_task_code(
 def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
     try:
         return True, fn(*args, **kwargs)
-    except Exception as exc:  # the task's failure: a value for its pipeline
+    except (Exception, ENDRUN) as exc:  # the task's failure (or ENDRUN): for its pipeline
         return False, exc
 
 
@@ -676,6 +677,6 @@ def _without_result(state: State) -> State:
     """A copy of a released child's state that no longer holds its result or inputs."""
     light = state.__copy__()
     light.result = NoResult
-    light._result = None
+    light._handled = None
     light.cached_inputs = None
     return light

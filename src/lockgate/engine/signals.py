@@ -14,6 +14,11 @@ task's state directly::
 ``SIGNAL(message, *args, **kwargs)`` builds ``SIGNAL.state = StateClass(message,
 *args, **kwargs)``; the state's ``result`` is the signal itself unless you pass
 ``result=``. Keyword arguments the state does not accept raise ``TypeError``.
+
+Every signal is a :class:`PrefectError` (as in Prefect 0.5.1), so ``except
+PrefectError`` catches them all. :class:`ENDRUN` is not a signal for user code: the
+runners raise it to end a run early (it is defined here so that
+``lockgate.engine.runner``, ``task_runner`` and ``flow_runner`` share one class).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "SUCCESS",
     "TRIGGERFAIL",
     "LockgateSignal",
+    "PrefectError",
     "PrefectStateSignal",
     "StateSignal",
 ]
@@ -40,7 +46,14 @@ class LockgateSignal(BaseException):
     """Root of lockgate's own control-flow exceptions (not for user code to catch)."""
 
 
-class PrefectStateSignal(Exception):
+class PrefectError(Exception):
+    """Base class of the errors lockgate raises on purpose, signals included.
+
+    Named as in Prefect 0.5.1 so ``except PrefectError`` keeps working after a port.
+    """
+
+
+class PrefectStateSignal(PrefectError):
     """An exception that carries a state (named as in Prefect so ports keep working).
 
     Args:
@@ -112,6 +125,7 @@ class RETRY(PrefectStateSignal):
         # Retrying fills start_time with "now" by itself, so remember whether the caller
         # chose one; if not, the runner uses now + the task's retry_delay.
         self.start_time_given = "start_time" in kwargs or len(args) >= 2
+        self.run_count_given = "run_count" in kwargs or len(args) >= 4
         super().__init__(message, *args, **kwargs)
 
 
@@ -130,10 +144,18 @@ class PAUSE(PrefectStateSignal):
 class ENDRUN(LockgateSignal):
     """Raised inside a runner to stop its pipeline early with ``state`` as the outcome.
 
+    It derives from ``BaseException`` (not ``Exception``), so an ``except Exception``
+    in a state handler or a task never swallows it.
+
     Args:
-        state: the state the run ends in.
+        state: the state the run ends in; None means ``Pending()`` (nothing happened).
     """
 
-    def __init__(self, state: state.State) -> None:
-        super().__init__(state)
-        self.state = state
+    def __init__(self, state: state.State | None = None) -> None:
+        ended = state if state is not None else _pending()
+        super().__init__(ended)
+        self.state = ended
+
+
+def _pending() -> state.State:
+    return state.Pending()

@@ -35,8 +35,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from lockgate.engine.result import NoResult, RemoteValue, ResultInterface, fetch_values
+from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface, fetch_values
 from lockgate.utilities import clock
+from lockgate.utilities import context as ctx
 
 __all__ = [
     "Cached",
@@ -45,6 +46,7 @@ __all__ = [
     "Finished",
     "Mapped",
     "MetaState",
+    "_MetaState",
     "Paused",
     "Pending",
     "Queued",
@@ -95,12 +97,12 @@ class State:
         message: a human-readable note about the state, or None.
         result: the value the run produced; defaults to the :data:`NoResult` singleton.
             A :class:`~lockgate.engine.result.Result` is unwrapped to its value and kept
-            in ``_result``.
+            in ``_result`` (see :attr:`_result`).
         cached_inputs: the inputs the task had, kept so that a paused, retried or
             failed task can later run again with the same inputs.
     """
 
-    __slots__ = ("_result", "_value", "cached_inputs", "message")
+    __slots__ = ("_handled", "_value", "cached_inputs", "message")
     color = "#9e9e9e"
 
     def __init__(
@@ -111,10 +113,10 @@ class State:
     ) -> None:
         self.message = message
         if isinstance(result, ResultInterface) and result is not NoResult:
-            self._result: ResultInterface | None = result
+            self._handled: ResultInterface | None = result
             result = result.value
         else:
-            self._result = None
+            self._handled = None
         self._value = result
         self.cached_inputs = cached_inputs
 
@@ -136,6 +138,35 @@ class State:
     @result.setter
     def result(self, value: Any) -> None:
         self._value = value
+        self._handled = None
+
+    @property
+    def _result(self) -> ResultInterface:
+        """The result as a :class:`~lockgate.engine.result.Result` object (Prefect's form).
+
+        The Result (or SafeResult) the state was given, else a Result wrapping the
+        value (made on first access and kept), else :data:`NoResult`.
+        """
+        handled = self._handled
+        if handled is not None:
+            return handled
+        if self._value is NoResult:
+            nothing: ResultInterface = NoResult
+            return nothing
+        handled = self._handled = Result(self.result)
+        return handled
+
+    @_result.setter
+    def _result(self, value: ResultInterface | None) -> None:
+        # None drops the stored form only; a Result object also sets the value.
+        if value is None:
+            self._handled = None
+        elif value is NoResult:
+            self._handled = None
+            self._value = NoResult
+        else:
+            self._handled = value
+            self._value = value.value
 
     # -- identity, equality, display -------------------------------------------------
     def _data(self) -> tuple[Any, ...]:
@@ -143,7 +174,7 @@ class State:
             getattr(self, name, None)
             for cls in type(self).__mro__
             for name in getattr(cls, "__slots__", ())
-            if name not in ("message", "_result", "_value")
+            if name not in ("message", "_handled", "_value")
         )
         return (self.result, *others)
 
@@ -182,7 +213,7 @@ class State:
         result = data["_value"] = self.result
         if not _picklable(result):
             data["_value"] = repr(result)
-            data["_result"] = None
+            data["_handled"] = None
             note = (
                 f"(the result of type {type(result).__name__} could not be pickled; kept as text)"
             )
@@ -318,7 +349,8 @@ class Retrying(Scheduled):
         result: see :class:`State`.
         start_time: when the retry may start.
         cached_inputs: see :class:`State`.
-        run_count: how many times the task has run so far.
+        run_count: how many times the task has run so far; defaults to the run's
+            ``task_run_count`` in ``lockgate.context`` (1 outside a task run).
     """
 
     __slots__ = ("run_count",)
@@ -335,7 +367,9 @@ class Retrying(Scheduled):
         super().__init__(
             message=message, result=result, start_time=start_time, cached_inputs=cached_inputs
         )
-        self.run_count = run_count
+        if run_count is None:
+            run_count = ctx.current().get("task_run_count", 1)
+        self.run_count: int = run_count
 
 
 # -- running -------------------------------------------------------------------------
@@ -541,6 +575,10 @@ class MetaState(State):
     ) -> None:
         super().__init__(message=message, result=result)
         self.state = state
+
+
+_MetaState = MetaState
+"""Prefect 0.5.1's name for :class:`MetaState`."""
 
 
 class Submitted(MetaState):

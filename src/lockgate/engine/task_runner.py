@@ -18,7 +18,10 @@ raises :class:`~lockgate.engine.signals.ENDRUN` to stop the pipeline with a stat
 12. :meth:`~TaskRunner.cache_result`: keep a Cached state when ``cache_for`` is set.
 13. :meth:`~TaskRunner.check_for_retry`: schedule a retry for a failure.
 
-This is the hottest code in lockgate: it runs once per task, so it stays plain.
+Every state change goes through :meth:`Runner.change_state
+<lockgate.engine.runner.Runner.change_state>` (the path TaskRunner shares with
+FlowRunner): the task's state handlers, the runner's, then ``on_failure`` and the run
+hooks. This is the hottest code in lockgate: it runs once per task, so it stays plain.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lockgate.core.task import Task
 from lockgate.engine import signals
@@ -37,17 +40,16 @@ from lockgate.engine.executors.base import (
     TaskTimeoutError,
 )
 from lockgate.engine.executors.local import LocalExecutor
-from lockgate.engine.result import NoResult, Result
+from lockgate.engine.result import NoResult, Result, ResultInterface
 from lockgate.engine.retries import delay_for
+from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, standard_handling
 from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipeline
-from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Cached,
     Cancelled,
     Failed,
     Finished,
     Mapped,
-    MetaState,
     Paused,
     Pending,
     Resume,
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
     from lockgate.core.edge import Edge
     from lockgate.engine.result_handlers import ResultHandler
 
-__all__ = ["ENDRUN", "TaskRunner"]
+__all__ = ["ENDRUN", "TaskRunner", "TaskRunnerInitializeResult"]
 
 RunnerStateHandler = Callable[["TaskRunner", State, State], "State | None"]
 _log = logging.getLogger("lockgate.engine.task_runner")
@@ -81,7 +83,15 @@ _log = logging.getLogger("lockgate.engine.task_runner")
 _CACHES: weakref.WeakKeyDictionary[Task, dict[int | None, Cached]] = weakref.WeakKeyDictionary()
 
 
-class TaskRunner:
+class TaskRunnerInitializeResult(NamedTuple):
+    """What :meth:`TaskRunner.initialize_run` returns: the state to start from and the
+    context, with ``task_run_count`` (and ``resume``) set."""
+
+    state: State
+    context: dict[str, Any]
+
+
+class TaskRunner(Runner):
     """Runs one task (or one mapped child) through the pipeline above.
 
     Args:
@@ -94,6 +104,9 @@ class TaskRunner:
             raises is logged and ignored (the flow runner's lifecycle hooks use this).
         constants: plain values the flow binds as inputs of this task (see
             ``Flow.constants``); they fill inputs that no upstream edge provides.
+
+    Raises:
+        TypeError: when ``state_handlers`` is not a list of callables.
     """
 
     def __init__(
@@ -104,11 +117,10 @@ class TaskRunner:
         listeners: Iterable[RunnerStateHandler] = (),
         constants: Mapping[str, Any] | None = None,
     ) -> None:
+        super().__init__(state_handlers, listeners)
         self.task = task
         self.constants: Mapping[str, Any] = constants or {}
-        self.state_handlers: list[RunnerStateHandler] = list(state_handlers or ())
         self.result_handler = result_handler
-        self.listeners: list[RunnerStateHandler] = list(listeners)
 
     def __repr__(self) -> str:
         return f"<TaskRunner: {self.task.name}>"
@@ -168,7 +180,8 @@ class TaskRunner:
         token = ctx.set_values(values)
         inputs: dict[str, Any] | None = None
         try:
-            state, _ = self.initialize_run(state, values)
+            state = self.initialize_run(state, values).state
+            inputs = state.cached_inputs  # until the task's inputs are gathered
             state = self.check_task_is_ready(state)
             state = self.check_task_reached_start_time(state)
             if not ignore_trigger:
@@ -180,6 +193,8 @@ class TaskRunner:
                 state = self.check_upstream_skipped(state, upstream)
             inputs = self.get_task_inputs(state, upstream)
             state = self.check_task_is_cached(state, inputs)
+            if isinstance(state, Cached):  # a valid cache is the task's result
+                raise ENDRUN(state)
             state = self.check_task_trigger(state, upstream, inputs, ignore_trigger)
             state = self.set_task_to_running(state, inputs)
             outcome = yield CallTask(task, inputs, values)
@@ -187,15 +202,14 @@ class TaskRunner:
             state = self.cache_result(state, inputs)
             state = self.check_for_retry(state, inputs)
         except ENDRUN as end:
-            state = end.state
+            state = keep_inputs(end.state, inputs)
         except signals.PrefectStateSignal as sig:  # from a step a subclass overrode
-            state = self._signal_state(state, sig, inputs)
+            state = self._settle(state, self._fill_signal_state(sig, inputs), inputs)
         except Exception as exc:
             if values.get("raise_on_exception"):
                 raise
-            state = self._set(
-                state, Failed(f"Unexpected error while running task: {exc!r}", result=exc)
-            )
+            failed = Failed(f"Unexpected error while running task: {exc!r}", result=exc)
+            state = self._settle(state, failed, inputs)
         finally:
             ctx.reset(token)
         if _log.isEnabledFor(logging.DEBUG):
@@ -204,48 +218,98 @@ class TaskRunner:
         return state
 
     # -- state changes and handlers -----------------------------------------------------
-    def _set(self, old: State | None, new: State) -> State:
-        """Record the move ``old -> new``: call state handlers, then ``on_failure``."""
+    def _settle(self, old: State | None, new: State, inputs: dict[str, Any] | None) -> State:
+        """:meth:`change_state` at the end of a run, where a handler's ENDRUN is the state."""
+        try:
+            return self.change_state(old, new, inputs)
+        except ENDRUN as end:
+            return keep_inputs(end.state, inputs)
+
+    def has_state_handlers(self) -> bool:
+        """Whether a state change must call handlers: the task's or the runner's.
+
+        Returns:
+            True when the task or the runner has state handlers, or this runner's
+            class overrides how they are called.
+        """
+        return bool(self.task.state_handlers or self.state_handlers) or not self._standard_handling
+
+    @standard_handling
+    def call_runner_target_handlers(self, old_state: State, new_state: State) -> State:
+        """Call the task's own ``state_handlers`` (``handler(task, old, new)``) in order.
+
+        Args:
+            old_state: the state being left.
+            new_state: the state being entered.
+
+        Returns:
+            The new state as the last handler left it (a handler returning None keeps
+            the state it was given).
+
+        Raises:
+            TypeError: when a handler returns something that is not a State or None.
+        """
         task = self.task
-        old = old if old is not None else Pending()
-        if task.state_handlers or self.state_handlers:
-            new = self.call_state_handlers(old, new)
-        if task.on_failure is not None and isinstance(new, Failed):
-            try:
-                task.on_failure(task, new)
-            except Exception:
-                if ctx.current().get("raise_on_exception"):
-                    raise
-                _log.exception("on_failure of task %r raised; ignored", task.name)
-        for listener in self.listeners:  # run hooks: observers never change the run
-            try:
-                listener(self, old, new)
-            except Exception:
-                _log.exception("A run hook raised for task %r; ignored", task.name)
-        return new
+        for handler in task.state_handlers:
+            returned = handler(task, old_state, new_state)
+            if returned is not None:
+                if not isinstance(returned, State):
+                    raise TypeError(
+                        f"State handler {handler!r} of task {task.name!r} returned "
+                        f"{returned!r}; a state handler must return a State or None."
+                    )
+                new_state = returned
+        return new_state
+
+    def state_from_signal(self, sig: signals.PrefectStateSignal) -> State:
+        """The state a signal moves the task to; a RETRY's gaps are filled in.
+
+        A RETRY raised without ``start_time`` retries after the task's
+        ``retry_delay``; one raised without ``run_count`` counts the current attempt.
+
+        Args:
+            sig: the signal.
+
+        Returns:
+            The signal's state.
+        """
+        return self._fill_signal_state(sig, None)
 
     def call_state_handlers(self, old: State, new: State) -> State:
-        """Call the task's handlers, then the runner's; each may replace ``new``.
+        """Call the task's handlers, then the runner's, and settle what they did.
 
-        A handler that raises a signal sets that signal's state; any other exception
-        gives ``Failed("Exception raised while calling state handlers.")``.
+        Unlike :meth:`handle_state_change`, this never raises for a handler's error
+        (outside ``raise_on_exception``): a signal gives its state and any other
+        exception ``Failed("Exception raised while calling state handlers.")``, each
+        keeping the task's cached inputs.
+
+        Args:
+            old: the state being left.
+            new: the state being entered.
+
+        Returns:
+            The state the task is now in.
         """
+        inputs = old.cached_inputs or new.cached_inputs
         try:
-            for handler in self.task.state_handlers:
-                new = handler(self.task, old, new) or new
-            for runner_handler in self.state_handlers:
-                new = runner_handler(self, old, new) or new
+            return self.handle_state_change(old, new)
         except signals.PrefectStateSignal as sig:
-            return self._fill_signal_state(sig, old.cached_inputs or new.cached_inputs)
-        except Exception as exc:
-            if ctx.current().get("raise_on_exception"):
-                raise
-            return Failed(
-                "Exception raised while calling state handlers.",
-                result=exc,
-                cached_inputs=old.cached_inputs or new.cached_inputs,
-            )
-        return new
+            return self._fill_signal_state(sig, inputs)
+        except ENDRUN as end:
+            return keep_inputs(end.state, inputs)
+
+    def after_state_change(self, old_state: State, new_state: State) -> None:
+        """Call the task's ``on_failure`` for a failed state, then the run's listeners.
+
+        Args:
+            old_state: the state left.
+            new_state: the state entered.
+        """
+        task = self.task
+        if task.on_failure is not None:
+            self.call_on_failure(task.on_failure, task, new_state)
+        if self.listeners:
+            super().after_state_change(old_state, new_state)
 
     def _fill_signal_state(
         self, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
@@ -254,37 +318,42 @@ class TaskRunner:
         if isinstance(sig, signals.RETRY):
             assert isinstance(new, Retrying)
             run_count = ctx.current().get("task_run_count", 1)
-            if new.run_count is None:
+            if not sig.run_count_given:
                 new.run_count = run_count
             if not sig.start_time_given:
                 new.start_time = clock.now() + delay_for(self.task.retry_delay, run_count)
-        return _keep_inputs(new, inputs)
+        return keep_inputs(new, inputs)
 
     def _signal_state(
         self, old: State | None, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
     ) -> State:
-        return self._set(old, self._fill_signal_state(sig, inputs))
+        return self.change_state(old, self._fill_signal_state(sig, inputs), inputs)
 
     # -- step 1 ----------------------------------------------------------------------------
     def initialize_run(
         self, state: State | None, context: dict[str, Any]
-    ) -> tuple[State, dict[str, Any]]:
-        """Unwrap meta states and set the run count (and ``resume``) in ``context``.
+    ) -> TaskRunnerInitializeResult:
+        """Unwrap meta states and set ``task_run_count`` (and ``resume``) in ``context``.
+
+        ``task_run_count`` is a Retrying state's ``run_count`` + 1, else 1; a Resume
+        state sets ``resume=True``.
+
+        Args:
+            state: the state the run was given (None means ``Pending()``).
+            context: the run's context values, updated in place.
 
         Returns:
-            The state to start from and the (updated) context dict.
+            ``(state, context)`` as a :class:`TaskRunnerInitializeResult`.
         """
-        while isinstance(state, MetaState):
-            state = state.state
-        if state is None:
-            state = Pending()
-        if isinstance(state, Retrying):
-            context["task_run_count"] = (state.run_count or 0) + 1
-        else:
-            context.setdefault("task_run_count", 1)
+        state, context = super().initialize_run(state, context)
+        updates: dict[str, Any] = {
+            "task_run_count": (state.run_count or 0) + 1 if isinstance(state, Retrying) else 1,
+            "task_name": self.task.name,
+        }
         if isinstance(state, Resume):
-            context["resume"] = True
-        return state, context
+            updates["resume"] = True
+        context.update(updates)
+        return TaskRunnerInitializeResult(state, context)
 
     # -- step 2 ----------------------------------------------------------------------------
     def check_task_is_ready(self, state: State) -> State:
@@ -324,7 +393,7 @@ class TaskRunner:
             ENDRUN: with the state unchanged.
         """
         for edge, st in upstream_states.items():
-            if not is_done(st) and not (edge.mapped and isinstance(st, Mapped)):
+            if not is_done(st) and not (getattr(edge, "mapped", False) and isinstance(st, Mapped)):
                 raise ENDRUN(state)
         return state
 
@@ -362,7 +431,7 @@ class TaskRunner:
                 children_items[edge] = st.map_states
                 continue
             if isinstance(st, Skipped):
-                return self._set(
+                return self.change_state(
                     state,
                     Skipped(
                         f"Upstream task '{edge.upstream_task.name}' was skipped; "
@@ -384,7 +453,7 @@ class TaskRunner:
                     f"the result of upstream task '{name}' is of type "
                     f"{type(st.result).__name__}, not a list or other sequence"
                 )
-            return self._set(
+            return self.change_state(
                 state,
                 Failed(
                     f"Cannot map over input {edge.key!r}: {why}.",
@@ -425,7 +494,7 @@ class TaskRunner:
             )
 
         final_states = yield MapChildren(child_states, start_child)
-        return self._set(
+        return self.change_state(
             state,
             Mapped(
                 f"Mapped {count} child run(s).",
@@ -444,8 +513,11 @@ class TaskRunner:
         if self.task.skip_on_upstream_skip and upstream_states:
             for st in states_of(upstream_states):
                 if isinstance(st, Skipped):
-                    new = Skipped("Upstream task was skipped; skipping this task too.")
-                    raise ENDRUN(self._set(state, new))
+                    new = Skipped(
+                        "Upstream task was skipped; skipping this task too (give it "
+                        "skip_on_upstream_skip=False to run it anyway)."
+                    )
+                    raise ENDRUN(self.change_state(state, new))
         return state
 
     # -- step 7 ----------------------------------------------------------------------------
@@ -465,8 +537,8 @@ class TaskRunner:
             key = edge.key
             if key is not None:
                 result = st._value  # as it is: a value still on a worker stays there
-                if result is NoResult and st._result is not None:
-                    result = st._result.to_result().value
+                if result is NoResult and st._handled is not None:
+                    result = st._handled.to_result().value
                 if result is not NoResult or key not in inputs:
                     inputs[key] = result
         return inputs
@@ -475,8 +547,16 @@ class TaskRunner:
     def check_task_is_cached(self, state: State, inputs: dict[str, Any]) -> State:
         """Reuse a valid Cached state (given, or kept from an earlier run in this process).
 
-        Raises:
-            ENDRUN: with the Cached state when it is valid.
+        Args:
+            state: the task's state; a Cached one is checked with the task's
+                ``cache_validator``.
+            inputs: the task's inputs now, for validators that compare them.
+
+        Returns:
+            A valid Cached state (its result read back when it was stored through a
+            result handler), which the pipeline takes as the task's outcome;
+            ``Pending("Cache was invalid; ready to run.")`` for an invalid given one;
+            else ``state`` unchanged.
         """
         task = self.task
         candidate: State | None = state
@@ -485,9 +565,12 @@ class TaskRunner:
         if isinstance(candidate, Cached):
             parameters = ctx.current().get("parameters") or {}
             if task.cache_validator(candidate, inputs, parameters):
-                raise ENDRUN(self._set(state, candidate) if candidate is not state else state)
+                stored = candidate._handled
+                if stored is not None and not isinstance(stored, Result):
+                    candidate._result = stored.to_result()  # read it back
+                return self.change_state(state, candidate) if candidate is not state else state
             if candidate is state:
-                return self._set(state, Pending("Cache was invalid; ready to run."))
+                return self.change_state(state, Pending("Cache was invalid; ready to run."))
         return state
 
     # -- step 9 ----------------------------------------------------------------------------
@@ -521,17 +604,31 @@ class TaskRunner:
                 result=exc,
                 cached_inputs=inputs,
             )
-            raise ENDRUN(self._set(state, new)) from None
+            raise ENDRUN(self.change_state(state, new)) from None
         if not passed:
             raise ENDRUN(self._signal_state(state, signals.TRIGGERFAIL("Trigger failed"), inputs))
         return state
 
     # -- step 10 ---------------------------------------------------------------------------
     def set_task_to_running(self, state: State, inputs: dict[str, Any] | None = None) -> State:
-        """Move to ``Running("Starting task run.")``."""
-        new = self._set(state, Running("Starting task run."))
+        """Move a Pending-family state to ``Running("Starting task run.")``.
+
+        Args:
+            state: the task's state.
+            inputs: the task's inputs, kept in the state a handler may put instead.
+
+        Returns:
+            The Running state.
+
+        Raises:
+            ENDRUN: with ``state`` unchanged when it is not Pending (e.g. Cached or
+                Running), or with the state a state handler chose instead of Running.
+        """
+        if not isinstance(state, Pending):
+            raise ENDRUN(state)
+        new = self.change_state(state, Running("Starting task run."), inputs)
         if not isinstance(new, Running):  # a state handler raised or replaced the state
-            raise ENDRUN(_keep_inputs(new, inputs))
+            raise ENDRUN(keep_inputs(new, inputs))
         return new
 
     # -- step 11 ---------------------------------------------------------------------------
@@ -550,10 +647,30 @@ class TaskRunner:
         state; running past the timeout gives ``TimedOut``; an executor that could not
         run the code or bring its outcome back gives ``Failed`` naming the task; any
         other exception gives ``Failed("Unexpected error: ...")`` with the exception
-        as result.
+        as result. Inputs given as :class:`~lockgate.engine.result.Result` objects (as
+        Prefect 0.5.1 passes them) are unwrapped to their values.
+
+        Args:
+            state: the task's state; it must be Running.
+            inputs: the keyword arguments for ``task.run``.
+            timeout_handler: see above; None calls ``task.run`` directly (a timeout is
+                then enforced by a thread, softly).
+
+        Returns:
+            The state the task's code led to.
+
+        Raises:
+            ENDRUN: with ``state`` unchanged when it is not Running; with the state
+                the task's code raised ENDRUN with.
         """
         task = self.task
         new: State
+        if not isinstance(state, Running):
+            raise ENDRUN(state)
+        if timeout_handler is None or type(timeout_handler) is not _Replay:
+            inputs = _unwrapped(inputs)
+            if timeout_handler is None and task.timeout is not None:
+                timeout_handler = _INLINE.timeout_handler
         try:
             if timeout_handler is None:
                 value = task.run(**inputs)
@@ -568,6 +685,8 @@ class TaskRunner:
                     new._result = result
         except signals.PrefectStateSignal as sig:
             return self._signal_state(state, sig, inputs)
+        except ENDRUN as end:  # the task's code ended its own run
+            raise ENDRUN(self.change_state(state, keep_inputs(end.state, inputs), inputs)) from None
         except RunCancelledError as exc:
             new = Cancelled(f"Task '{task.name}': {exc}", result=exc, cached_inputs=inputs)
         except TaskTimeoutError as exc:
@@ -585,7 +704,7 @@ class TaskRunner:
             if ctx.current().get("raise_on_exception"):
                 raise
             new = Failed(f"Unexpected error: {exc!r}", result=exc, cached_inputs=inputs)
-        return self._set(state, new)
+        return self.change_state(state, new, inputs)
 
     # -- step 12 ---------------------------------------------------------------------------
     def cache_result(self, state: State, inputs: dict[str, Any]) -> State:
@@ -600,10 +719,10 @@ class TaskRunner:
             cached_parameters=ctx.current().get("parameters") or {},
             cached_result_expiration=clock.now() + task.cache_for,
         )
-        cached._result = state._result
+        cached._handled = state._handled
         fetch_remote_results([cached])  # the cache outlives this run's executor
         _CACHES.setdefault(task, {})[ctx.current().get("map_index")] = cached
-        return self._set(state, cached)
+        return self.change_state(state, cached)
 
     # -- step 13 ---------------------------------------------------------------------------
     def check_for_retry(self, state: State, inputs: dict[str, Any]) -> State:
@@ -622,7 +741,7 @@ class TaskRunner:
                     cached_inputs=inputs,
                     run_count=run_count,
                 )
-                return self._set(state, new)
+                return self.change_state(state, new)
         return state
 
 
@@ -641,11 +760,15 @@ class _Replay:
         raise value
 
 
-def _keep_inputs(state: State, inputs: dict[str, Any] | None) -> State:
-    """Give a Pending-family or Failed state the task's inputs, so it can run again later."""
-    if inputs is not None and state.cached_inputs is None and isinstance(state, (Pending, Failed)):
-        state.cached_inputs = inputs
-    return state
+def _unwrapped(inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` with every Result object replaced by its value."""
+    for value in inputs.values():
+        if isinstance(value, ResultInterface):
+            return {
+                k: (v.to_result().value if isinstance(v, ResultInterface) else v)
+                for k, v in inputs.items()
+            }
+    return inputs
 
 
 def _is_sequence(value: Any) -> bool:

@@ -1,0 +1,302 @@
+"""Runner: what TaskRunner and FlowRunner share.
+
+A runner takes one target (a task or a flow) from its current state to its next
+ones. Every move from one state to another goes through one path,
+:meth:`Runner.change_state`:
+
+1. :meth:`Runner.handle_state_change` calls the target's own state handlers (through
+   :meth:`Runner.call_runner_target_handlers`, which TaskRunner and FlowRunner
+   override to call ``task.state_handlers`` / ``flow.state_handlers``), then the
+   runner's ``state_handlers``. Each handler may return a replacement state.
+2. :meth:`Runner.after_state_change` tells whoever follows the run: the target's
+   ``on_failure`` for a failed state, then the runner's listeners (run hooks).
+
+A handler that raises a signal sets that signal's state. A handler that raises any
+other exception ends the run with ``Failed("Exception raised while calling state
+handlers.")`` (as :class:`ENDRUN`), unless ``raise_on_exception`` is set, in which
+case the exception reaches the caller.
+
+:class:`ENDRUN` is how a step stops a runner's pipeline early: the state it carries
+is the outcome of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from lockgate.engine import signals
+from lockgate.engine.signals import ENDRUN
+from lockgate.engine.state import Failed, MetaState, Pending, State
+from lockgate.utilities import context as ctx
+
+__all__ = ["ENDRUN", "Runner"]
+
+StateHandler = Callable[[Any, State, State], "State | None"]
+"""A state handler: ``handler(target_or_runner, old_state, new_state)``."""
+
+_log = logging.getLogger("lockgate.engine.runner")
+
+
+def standard_handling(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a runner's own ``call_runner_target_handlers`` as the built-in one.
+
+    A runner class whose handling methods are all built-in skips handler calls when
+    there are no handlers; one that overrides them is always called.
+    """
+    method._lockgate_standard = True  # type: ignore[attr-defined]
+    return method
+
+
+class Runner:
+    """Base class of the runners: state handlers, listeners and run initialization.
+
+    Args:
+        state_handlers: callables ``handler(runner, old_state, new_state)`` called on
+            every state change, after the target's own handlers; each may return a
+            replacement state (None keeps the state it was given).
+        listeners: observers ``listener(runner, old_state, new_state)`` told of every
+            state change after the handlers and ``on_failure``; they cannot change the
+            run, and one that raises is logged and ignored.
+
+    Raises:
+        TypeError: when ``state_handlers`` is not a list (or other iterable) of
+            callables, e.g. a single function.
+    """
+
+    _standard_handling: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._standard_handling = cls.handle_state_change is Runner.handle_state_change and (
+            getattr(cls.call_runner_target_handlers, "_lockgate_standard", False)
+        )
+
+    def __init__(
+        self,
+        state_handlers: Iterable[StateHandler] | None = None,
+        listeners: Iterable[StateHandler] = (),
+    ) -> None:
+        self.state_handlers: list[StateHandler] = _handler_list(state_handlers, "state_handlers")
+        self.listeners: list[StateHandler] = list(listeners)
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The runner's logger, ``lockgate.<RunnerClass>``."""
+        return logging.getLogger(f"lockgate.{type(self).__name__}")
+
+    def _heartbeat(self) -> None:
+        """Report that the run is alive; runners that need a heartbeat override this."""
+
+    # -- run initialization -----------------------------------------------------------
+    def initialize_run(
+        self, state: State | None, context: dict[str, Any]
+    ) -> tuple[State, dict[str, Any]]:
+        """Find the state to start from: meta states are unwrapped, None is ``Pending()``.
+
+        Args:
+            state: the state the run was given, possibly a meta state (Submitted,
+                Queued) wrapping the real one, possibly nested.
+            context: the run's context values; subclasses add to it.
+
+        Returns:
+            ``(state, context)``: the unwrapped state and the same context dict.
+        """
+        while isinstance(state, MetaState):
+            state = state.state
+        return (state if state is not None else Pending()), context
+
+    # -- the state-change path --------------------------------------------------------
+    @standard_handling
+    def call_runner_target_handlers(self, old_state: State, new_state: State) -> State:
+        """Call the target's own state handlers; the base runner has no target.
+
+        TaskRunner calls ``task.state_handlers`` here and FlowRunner
+        ``flow.state_handlers``; override it to call a target's handlers differently.
+
+        Args:
+            old_state: the state being left.
+            new_state: the state being entered.
+
+        Returns:
+            The (possibly replaced) new state.
+        """
+        return new_state
+
+    def handle_state_change(self, old_state: State, new_state: State) -> State:
+        """Call the target's handlers, then the runner's, on the move ``old -> new``.
+
+        Args:
+            old_state: the state being left.
+            new_state: the state being entered.
+
+        Returns:
+            The new state, as the handlers left it; the state of a signal (other than
+            PAUSE) a handler raised.
+
+        Raises:
+            ENDRUN: with ``Failed("Exception raised while calling state handlers.")``
+                when a handler raised an exception that is not a signal, and as it was
+                when a handler raised ENDRUN itself.
+            PAUSE: when a handler raised it (the caller keeps the task's inputs).
+            Exception: any exception of a handler, when ``raise_on_exception`` is set.
+        """
+        try:
+            new_state = _checked(
+                self.call_runner_target_handlers(old_state, new_state),
+                new_state,
+                self.call_runner_target_handlers,
+            )
+            for handler in self.state_handlers:
+                new_state = _checked(handler(self, old_state, new_state), new_state, handler)
+        except (signals.PAUSE, ENDRUN):
+            raise
+        except signals.PrefectStateSignal as sig:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            return self.state_from_signal(sig)
+        except Exception as exc:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            self.logger.exception("A state handler of %r raised", self)
+            raise ENDRUN(
+                Failed("Exception raised while calling state handlers.", result=exc)
+            ) from None
+        return new_state
+
+    def state_from_signal(self, sig: signals.PrefectStateSignal) -> State:
+        """The state a signal raised by a state handler (or a step) moves the run to.
+
+        Args:
+            sig: the signal.
+
+        Returns:
+            The signal's state; TaskRunner fills in a RETRY's start time and run count.
+        """
+        return sig.state
+
+    def has_state_handlers(self) -> bool:
+        """Whether a state change must call :meth:`handle_state_change` at all.
+
+        Returns:
+            True when the runner or its target has state handlers, or the runner's
+            class overrides how handlers are called.
+        """
+        return bool(self.state_handlers) or not self._standard_handling
+
+    def change_state(
+        self, old_state: State | None, new_state: State, inputs: Mapping[str, Any] | None = None
+    ) -> State:
+        """Record the move ``old -> new``: the one path every state change takes.
+
+        Calls :meth:`handle_state_change` (when there are handlers), then
+        :meth:`after_state_change`. A PAUSE raised by a handler gives its Paused
+        state. A Pending-family or Failed state a handler chose keeps ``inputs`` (as
+        ``cached_inputs``), so the task can be resumed or retried with them.
+
+        Args:
+            old_state: the state being left (None means ``Pending()``).
+            new_state: the state being entered.
+            inputs: the task's inputs, if known.
+
+        Returns:
+            The state the run is now in.
+
+        Raises:
+            ENDRUN: when a handler failed; the Failed state it carries has been
+                through :meth:`after_state_change` already.
+        """
+        old = old_state if old_state is not None else Pending()
+        if self.has_state_handlers():
+            try:
+                new_state = self.handle_state_change(old, new_state)
+            except signals.PAUSE as sig:
+                new_state = self.state_from_signal(sig)
+            except ENDRUN as end:
+                keep_inputs(end.state, inputs)
+                self.after_state_change(old, end.state)
+                raise
+            keep_inputs(new_state, inputs)
+        self.after_state_change(old, new_state)
+        return new_state
+
+    def after_state_change(self, old_state: State, new_state: State) -> None:
+        """Tell the runner's listeners of the move; TaskRunner and FlowRunner also call
+        their target's ``on_failure`` here.
+
+        Args:
+            old_state: the state left.
+            new_state: the state entered.
+        """
+        for listener in self.listeners:  # run hooks: observers never change the run
+            try:
+                listener(self, old_state, new_state)
+            except Exception:
+                _log.exception("A run hook raised for %r; ignored", self)
+
+    def call_on_failure(
+        self, on_failure: Callable[[Any, State], Any] | None, target: Any, state: State
+    ) -> None:
+        """Call a target's ``on_failure(target, state)`` for a failed state.
+
+        An exception it raises is logged and ignored (it reaches the caller when
+        ``raise_on_exception`` is set).
+
+        Args:
+            on_failure: the target's callback, or None.
+            target: the task or flow.
+            state: the new state; nothing happens unless it is Failed.
+        """
+        if on_failure is None or not isinstance(state, Failed):
+            return
+        try:
+            on_failure(target, state)
+        except Exception:
+            if ctx.current().get("raise_on_exception"):
+                raise
+            _log.exception("on_failure of %r raised; ignored", target)
+
+
+def keep_inputs(state: State, inputs: Mapping[str, Any] | None) -> State:
+    """Give a Pending-family or Failed ``state`` the task's inputs, unless it has some.
+
+    So a paused, retried or failed task can run again later with the inputs it had.
+
+    Args:
+        state: the state to complete (changed in place).
+        inputs: the task's inputs, or None when unknown.
+
+    Returns:
+        ``state``.
+    """
+    if inputs is not None and state.cached_inputs is None and isinstance(state, (Pending, Failed)):
+        state.cached_inputs = dict(inputs)
+    return state
+
+
+def _handler_list(handlers: Iterable[StateHandler] | None, what: str) -> list[StateHandler]:
+    """``handlers`` as a list, refusing a lone callable or a non-iterable."""
+    if handlers is None:
+        return []
+    if (
+        callable(handlers)
+        or isinstance(handlers, (str, bytes))
+        or not isinstance(handlers, Iterable)
+    ):
+        raise TypeError(
+            f"{what} must be a list of callables, e.g. {what}=[my_handler]; got {handlers!r}."
+        )
+    return list(handlers)
+
+
+def _checked(returned: Any, given: State, handler: Any) -> State:
+    """What a handler returned: None keeps ``given``; anything but a State is an error."""
+    if returned is None:
+        return given
+    if isinstance(returned, State):
+        return returned
+    raise TypeError(
+        f"State handler {handler!r} returned {returned!r}; a state handler must return "
+        "a State or None."
+    )
