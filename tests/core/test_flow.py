@@ -902,3 +902,13 @@ class TestPrefectFlowBehaviours:
             total = add(x, 1)
         flow.replace(x, 41)
         assert results(flow, total) == [42]
+
+
+def test_task_ids_and_all_edges_describe_the_whole_graph() -> None:
+    a, b, c = XY(name="a"), XY(name="b"), XY(name="c")
+    flow = Flow("f")
+    ab = flow.add_edge(a, b, key="x")
+    flow.add_task(c)
+    assert flow.task_ids == {a.id: a, b.id: b, c.id: c}
+    assert flow.all_upstream_edges() == {a: set(), b: {ab}, c: set()}
+    assert flow.all_downstream_edges() == {a: {ab}, b: set(), c: set()}

@@ -183,6 +183,19 @@ class Flow:
             )
         return task
 
+    @property
+    def task_ids(self) -> dict[str, Task]:
+        """Every task by its :attr:`~lockgate.core.task.Task.id`."""
+        return {t.id: t for t in self._tasks}
+
+    def all_upstream_edges(self) -> dict[Task, set[Edge]]:
+        """Every task with the set of edges into it (empty for root tasks)."""
+        return {t: set(self._edges_to.get(t, ())) for t in self._tasks}
+
+    def all_downstream_edges(self) -> dict[Task, set[Edge]]:
+        """Every task with the set of edges out of it (empty for terminal tasks)."""
+        return {t: set(self._edges_from.get(t, ())) for t in self._tasks}
+
     def _has_edges(self, task: Task) -> bool:
         """Whether ``task`` has an edge in this flow (False when it is not in it); O(1)."""
         return bool(self._edges_to.get(task) or self._edges_from.get(task))
