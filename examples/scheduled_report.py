@@ -12,6 +12,10 @@ Run it for real (it waits until the next weekday 07:00, and keeps going)::
 
     python examples/scheduled_report.py
 
+run it once, now, recorded in the run store::
+
+    lockgate run examples/scheduled_report.py
+
 or replay the two weeks around the 2026 spring-forward change in an instant on a fake
 clock, which shows the UTC time moving while the London time stays put::
 
@@ -84,7 +88,8 @@ def build_flow(start: datetime | None = None, end: datetime | None = None) -> Fl
 
 
 flow = build_flow()
-"""For ``lockgate run examples/scheduled_report.py``: from now on, with no end."""
+"""Weekdays at 07:00 London time from now on, with no end. ``lockgate run
+examples/scheduled_report.py`` runs it once, now, and records the run."""
 
 
 def replay() -> State:
