@@ -86,6 +86,17 @@ def test_run_on_schedule_false_runs_once_now(clock: FakeClock) -> None:
     assert [r["scheduled"] for r in runs] == [T0]
 
 
+def test_the_setting_flows_run_on_schedule_sets_the_default(clock: FakeClock) -> None:
+    from lockgate.utilities.configuration import set_temporary_config
+
+    flow, runs = recording_flow(IntervalSchedule(T0 + HOUR, HOUR, end_date=T0 + 2 * HOUR))
+    with set_temporary_config({"flows.run_on_schedule": False}):
+        flow.run()  # once, now
+        assert clock.sleeps == [] and len(runs) == 1
+        flow.run(run_on_schedule=True)  # the argument wins over the setting
+    assert clock.sleeps == [3600.0, 3600.0] and len(runs) == 3
+
+
 def test_a_schedule_with_no_dates_to_come_is_an_error(clock: FakeClock) -> None:
     flow, runs = recording_flow(OneTimeSchedule(T0 - HOUR))
     with pytest.raises(NoMoreScheduledRuns, match="no more scheduled runs") as error:
