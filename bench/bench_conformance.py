@@ -126,6 +126,7 @@ def run_pytest(root: Path, files: list[str], workers: int, timeout: int) -> Path
         "prefect_alias",
         "-p",
         "no:cacheprovider",
+        "--continue-on-collection-errors",
         "-q",
         "--tb=line",
         "-rN",
