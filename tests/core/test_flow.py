@@ -241,7 +241,7 @@ class TestGraph:
             b = inc(a)
             inc(b)
         before = snapshot(flow)
-        with pytest.raises(ValueError, match="no run\\(\\) argument named 'x'"):
+        with pytest.raises(TypeError, match="no run\\(\\) argument named 'x'"):
             flow.replace(b, noop.copy())
         assert snapshot(flow) == before
 
@@ -456,7 +456,7 @@ class TestErrors:
     def test_key_not_an_argument_lists_the_real_arguments(self) -> None:
         a, b = tasks("a", "b")
         flow = Flow("f")
-        with pytest.raises(ValueError) as info:
+        with pytest.raises(TypeError) as info:
             flow.add_edge(a, b, key="z")
         message = str(info.value)
         assert "Task 'b'" in message
@@ -465,7 +465,7 @@ class TestErrors:
         assert flow.edges == set()
 
     def test_key_for_a_task_without_arguments(self) -> None:
-        with pytest.raises(ValueError, match=r"arguments are: \(none\)"):
+        with pytest.raises(TypeError, match=r"arguments are: \(none\)"):
             Flow("f").add_edge(XY(), noop, key="x")
 
     def test_any_key_for_var_keyword_run(self) -> None:

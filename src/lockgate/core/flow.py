@@ -412,9 +412,10 @@ class Flow:
             The edge.
 
         Raises:
-            TypeError: when either end is not a Task.
-            ValueError: when the key is not an argument of ``run``, is already bound,
-                or the edge would close a cycle.
+            TypeError: when either end is not a Task, or the key is not an argument
+                of the downstream task's ``run`` (as Python's own "unexpected keyword").
+            ValueError: when the key is not a valid name or is already bound, or the
+                edge would close a cycle.
         """
         for role, t in (("upstream_task", upstream_task), ("downstream_task", downstream_task)):
             if not isinstance(t, Task):
@@ -443,7 +444,7 @@ class Flow:
     def _check_new_key(self, task: Task, key: str) -> None:
         sig = task.run_signature
         if not sig.var_keyword and key not in sig.names:
-            raise ValueError(
+            raise TypeError(
                 f"Task '{task.name}' has no run() argument named {key!r}; "
                 f"its arguments are: {', '.join(sig.names) or '(none)'}."
             )
@@ -704,6 +705,7 @@ class Flow:
                     **kwargs,
                 )
         kwargs.setdefault("return_tasks", self._tasks)
+        kwargs.setdefault("wait_for_retries", True)  # retries run within this call
         if store is None:
             flag = os.environ.get("LOCKGATE_STORE", "").strip().lower()
             if flag:

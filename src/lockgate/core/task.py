@@ -415,7 +415,7 @@ class Task:
         if not sig.var_keyword:
             for key in inputs:
                 if key not in sig.names:
-                    raise ValueError(
+                    raise TypeError(
                         f"Task '{self.name}' has no run() argument named {key!r}; "
                         f"its arguments are: {', '.join(sig.names) or '(none)'}."
                     )
