@@ -124,7 +124,7 @@ def all_finished(upstream_states: UpstreamInput) -> bool:
     if all(isinstance(s, Finished) for s in states_of(upstream_states)):
         return True
     raise signals.TRIGGERFAIL(
-        "Trigger was 'all_finished' but some of the upstream tasks were not finished."
+        'Trigger was "all_finished" but some of the upstream tasks were not finished.'
     )
 
 
@@ -159,7 +159,7 @@ def all_successful(upstream_states: UpstreamInput) -> bool:
     """
     if all(isinstance(s, Success) for s in states_of(upstream_states)):
         return True
-    raise signals.TRIGGERFAIL("Trigger was 'all_successful' but some of the upstream tasks failed.")
+    raise signals.TRIGGERFAIL('Trigger was "all_successful" but some of the upstream tasks failed.')
 
 
 def all_failed(upstream_states: UpstreamInput) -> bool:
@@ -170,7 +170,7 @@ def all_failed(upstream_states: UpstreamInput) -> bool:
     """
     if all(isinstance(s, Failed) for s in states_of(upstream_states)):
         return True
-    raise signals.TRIGGERFAIL("Trigger was 'all_failed' but some of the upstream tasks succeeded.")
+    raise signals.TRIGGERFAIL('Trigger was "all_failed" but some of the upstream tasks succeeded.')
 
 
 def any_successful(upstream_states: UpstreamInput) -> bool:
@@ -183,7 +183,7 @@ def any_successful(upstream_states: UpstreamInput) -> bool:
     if not states or any(isinstance(s, Success) for s in states):
         return True
     raise signals.TRIGGERFAIL(
-        "Trigger was 'any_successful' but none of the upstream tasks succeeded."
+        'Trigger was "any_successful" but none of the upstream tasks succeeded.'
     )
 
 
@@ -196,7 +196,7 @@ def any_failed(upstream_states: UpstreamInput) -> bool:
     states = states_of(upstream_states)
     if not states or any(isinstance(s, Failed) for s in states):
         return True
-    raise signals.TRIGGERFAIL("Trigger was 'any_failed' but none of the upstream tasks failed.")
+    raise signals.TRIGGERFAIL('Trigger was "any_failed" but none of the upstream tasks failed.')
 
 
 def not_all_skipped(upstream_states: UpstreamInput) -> bool:
@@ -254,7 +254,7 @@ def _counting_trigger(
         too_many = high is not None and hits > (high * total if isinstance(high, float) else high)
         if too_few or too_many:
             raise signals.TRIGGERFAIL(
-                f"Trigger was '{trigger_name}(at_least={at_least!r}, at_most={at_most!r})' "
+                f'Trigger was "{trigger_name}(at_least={at_least!r}, at_most={at_most!r})" '
                 f"but {hits} of {total} upstream tasks {what}."
             )
         return True

@@ -347,7 +347,7 @@ def test_run_mapped_task_submits_children_with_their_map_index() -> None:
     t = AddOne(name="adder")
     executor = RecordingExecutor()
     up = {edge(NoInputs(), t, "x", mapped=True): Success(result=[10, 20])}
-    TaskRunner(t).run_mapped_task(Pending(), up, executor)
+    TaskRunner(t).run_mapped_task(Pending(), up, executor=executor)
     assert executor.submitted == [("adder", 0), ("adder", 1)]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lockgate.engine.executors._choose import default_executor, executor_from_spec
@@ -175,6 +175,7 @@ class FlowRunner(Runner):
         start_tasks: Iterable[Task] | None = None,
         hooks: Iterable[RunHooks] | None = None,
         cancel: threading.Event | None = None,
+        wait_for_retries: bool = False,
     ) -> State:
         """Run the flow and return its new state.
 
@@ -201,10 +202,15 @@ class FlowRunner(Runner):
                 end ``Cancelled`` (stopped for real by executors with hard timeouts),
                 nothing else starts, and the flow ends ``Cancelled``. A task running
                 inline (LocalExecutor) is not interrupted; the run stops after it.
+            wait_for_retries: run a task that ends Retrying again in this run, once its
+                start time comes (``flow.run()`` passes True). False (the default, as
+                in Prefect 0.5.1) ends the run with the task Retrying and the flow
+                Running; run again with the returned states to retry it.
 
         Returns:
-            ``Running`` if a reference task is unfinished (e.g. Paused), ``Failed`` if
-            one failed, else ``Success``. ``result`` maps each return task to its state.
+            ``Running`` if a reference or terminal task is unfinished (e.g. Paused or
+            Retrying), ``Failed`` if a reference task failed, else ``Success``.
+            ``result`` maps each return task to its state.
 
         Raises:
             ValueError: when ``return_tasks`` or ``start_tasks`` name tasks of another
@@ -253,6 +259,7 @@ class FlowRunner(Runner):
                 listeners=[_notifier(hooks)] if hooks else [],
                 start_tasks=list(start_tasks or ()),
                 cancel=cancel,
+                wait_for_retries=wait_for_retries,
             )
         except ENDRUN as end:
             return end.state  # ended before its tasks ran (or a step said so)
@@ -286,7 +293,8 @@ class FlowRunner(Runner):
         with ``parameters``), ``scheduled_start_time`` (a Scheduled state's start
         time, else now) and the dates derived from it (``date``, ``today``,
         ``yesterday``, ``tomorrow`` and their ``_nodash`` forms); values already in
-        ``context`` win. Each task's context gains ``task_name`` and ``task_slug``.
+        ``context`` win. Each task's context gains ``task_id``, ``task_name`` and
+        ``task_slug``.
 
         Args:
             state: the state the run was given (None means ``Pending()``; meta states
@@ -308,6 +316,8 @@ class FlowRunner(Runner):
             start = context.setdefault("scheduled_start_time", state.start_time)
         else:
             start = context.setdefault("scheduled_start_time", clock.now())
+        if not isinstance(start, datetime):  # a caller's own value: dates from now
+            start = clock.now()
         day = timedelta(days=1)
         for key, value in (
             ("date", start),
@@ -322,7 +332,7 @@ class FlowRunner(Runner):
         slugs = self.flow.slugs()
         for task in self.flow._tasks:
             own = task_contexts.get(task)
-            names = {"task_name": task.name, "task_slug": slugs[task]}
+            names = {"task_id": task.id, "task_name": task.name, "task_slug": slugs[task]}
             task_contexts[task] = {**own, **names} if own else names
         return FlowRunnerInitializeResult(state, task_states, context, task_contexts)
 
@@ -393,6 +403,7 @@ class FlowRunner(Runner):
         listeners: Iterable[RunnerStateHandler] = (),
         start_tasks: Iterable[Task] = (),
         cancel: threading.Event | None = None,
+        wait_for_retries: bool = False,
     ) -> State:
         """Run the tasks (see :mod:`lockgate.engine.scheduler`) and decide the flow state.
 
@@ -406,6 +417,7 @@ class FlowRunner(Runner):
             listeners: observers given to every TaskRunner (the run hooks).
             start_tasks: see :meth:`run`.
             cancel: see :meth:`run`.
+            wait_for_retries: see :meth:`run`.
 
         Returns:
             The state :meth:`determine_final_state` decides, with ``result`` mapping
@@ -448,6 +460,7 @@ class FlowRunner(Runner):
                 executor=executor,
                 run_one=run_one,
                 cancel=cancel,
+                wait_for_retries=wait_for_retries,
             )
             if executor.remote_results:  # values on workers come back before it shuts down
                 fetch_remote_results([final[t] for t in return_tasks if t in final])

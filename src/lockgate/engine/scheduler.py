@@ -22,7 +22,9 @@ step, and *yields* when it needs something from outside:
 Ready nodes sit on a LIFO stack, so work goes depth-first: a mapped pipeline
 (load -> transform -> save) streams item by item, because a child waits only for the
 child of the same index upstream, not for the whole upstream task. A node whose
-state is Scheduled in the future (a retry) waits on a heap ordered by start time.
+state is Scheduled in the future (a retry) waits on a heap ordered by start time, when
+the run waits for retries (``flow.run()`` does; ``FlowRunner.run`` by itself, as in
+Prefect 0.5.1, leaves the task Retrying for a later run).
 Results that no unfinished task needs are released, per task and per mapped child.
 """
 
@@ -167,6 +169,7 @@ def run_tasks(
     executor: Executor,
     run_one: RunOne,
     cancel: threading.Event | None = None,
+    wait_for_retries: bool = True,
 ) -> dict[Task, State]:
     """Run the flow's tasks to the point where none can make progress.
 
@@ -184,6 +187,9 @@ def run_tasks(
         cancel: when set (from any thread), the run stops: calls in flight end
             Cancelled (stopped for real on executors with hard timeouts), and nothing
             else starts. Checked between tasks and at least every 0.2 s.
+        wait_for_retries: when a task (or mapped child) ends Retrying or Scheduled,
+            wait for its start time and run it again in this run; False leaves it
+            Retrying (and its downstream tasks unrun) for a later run.
 
     Returns:
         The final state of every task (released ones excluded).
@@ -207,6 +213,7 @@ def run_tasks(
         computed = [True] * n
 
     loop = _Loop(executor, cancel)
+    loop.retry_children = wait_for_retries
     to_run = [False] * n
     for i, t in enumerate(tasks):
         given = task_states.get(t)
@@ -216,7 +223,7 @@ def run_tasks(
             and isinstance(state, Finished)
             and not isinstance(state, (Cached, Mapped))
         )
-        loop.add_node(state, None, retry=True)
+        loop.add_node(state, None, retry=wait_for_retries)
 
     loop.in_edges = [[] for _ in range(n)]
     loop.edge_dependents = [[] for _ in range(n)]
@@ -253,7 +260,8 @@ class _Loop:
         # Per node.
         self.states: list[State | None] = []
         self.starters: list[Callable[[State], Pipeline] | None] = []  # children
-        self.retry: list[bool] = []
+        self.retry: list[bool] = []  # whether a Scheduled (Retrying) node waits and reruns
+        self.retry_children = True
         self.pipelines: list[Pipeline | None] = []
         self.contexts: list[Context | None] = []
         self.unavailable: list[int] = []
@@ -517,7 +525,9 @@ class _Loop:
         )
         ids: list[int] = []
         for i, state in enumerate(request.states):
-            child = self.add_node(state, _child_starter(request, i), retry=True, parent=node)
+            child = self.add_node(
+                state, _child_starter(request, i), retry=self.retry_children, parent=node
+            )
             self.map_index[child] = i
             self.origins[child] = request.context
             self.readers_left[child] = readers

@@ -433,7 +433,8 @@ class Mapped(Success):
     Args:
         message: see :class:`State`.
         result: the list of the children's results (filled in when omitted).
-        map_states: the state of each child, in map-index order.
+        map_states: the state of each child, in map-index order (None for a child
+            that has no state yet: it starts Pending when the task runs again).
     """
 
     __slots__ = ("map_states",)
@@ -450,7 +451,7 @@ class Mapped(Success):
         if result is NoResult and map_states is not None:
             # The children's values as they are: those still on Dask workers are
             # fetched together when ``result`` is first read.
-            values = [s._value for s in self.map_states]
+            values = [NoResult if s is None else s._value for s in self.map_states]
             if any(isinstance(v, RemoteValue) for v in values):
                 values = _RemoteList(values)
             result = values

@@ -40,7 +40,7 @@ from lockgate.engine.executors.base import (
     TaskTimeoutError,
 )
 from lockgate.engine.executors.local import LocalExecutor
-from lockgate.engine.result import NoResult, Result, ResultInterface
+from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface
 from lockgate.engine.retries import delay_for
 from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, standard_handling
 from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipeline
@@ -402,17 +402,35 @@ class TaskRunner(Runner):
         self,
         state: State,
         upstream_states: Mapping[Edge, State],
-        executor: Executor | None,
+        context: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
         ignore_trigger: bool = False,
     ) -> State:
         """Run one child per mapped item and return the parent's ``Mapped`` state.
 
         Each child goes through the whole pipeline with ``map_index`` set, on
         ``executor``. Inputs are zipped to the shortest mapped input; an empty input
-        gives zero children. Children that end Retrying are retried on the clock in
-        force.
+        (or no mapped input at all) gives zero children. Children that end Retrying
+        are retried on the clock in force.
+
+        Args:
+            state: the parent's state (a Mapped one re-runs its children's states).
+            upstream_states: each upstream edge and its state.
+            context: values added to ``lockgate.context`` for the children.
+            executor: where the children's code runs (default inline).
+            ignore_trigger: run the children without checking their triggers.
+
+        Returns:
+            The parent's Mapped state (or Skipped / Failed when there is nothing to
+            map over).
         """
-        return run_pipeline(self._map(state, upstream_states, ignore_trigger), executor or _INLINE)
+        token = ctx.set_values({**ctx.current(), **context}) if context else None
+        try:
+            pipeline = self._map(state, upstream_states, ignore_trigger)
+            return run_pipeline(pipeline, executor or _INLINE)
+        finally:
+            if token is not None:
+                ctx.reset(token)
 
     def _map(
         self, state: State, upstream_states: Mapping[Edge, State], ignore_trigger: bool
@@ -423,9 +441,14 @@ class TaskRunner(Runner):
         for edge, st in upstream_states.items():
             if not edge.mapped:
                 continue
-            if ignore_trigger and previous and not isinstance(st, Finished):
+            if previous and ignore_trigger and not isinstance(st, Finished):
                 # Resumed without the upstream's result: each child has its cached_inputs.
                 children_items[edge] = [Pending() for _ in previous]
+                continue
+            if previous and type(st) is Success and st._value is NoResult and not st._handled:
+                # Run again after the upstream's result was dropped: each child reads its
+                # item from its cached_inputs.
+                children_items[edge] = [st for _ in previous]
                 continue
             if isinstance(st, Mapped):
                 children_items[edge] = st.map_states
@@ -470,7 +493,7 @@ class TaskRunner(Runner):
         )
         child_states: list[State] = []
         for i in range(count):
-            if i < len(previous):
+            if i < len(previous) and previous[i] is not None:
                 child_state = previous[i]
                 if resuming and isinstance(child_state, Paused):
                     child_state = Resume(cached_inputs=child_state.cached_inputs)
@@ -532,6 +555,8 @@ class TaskRunner(Runner):
         record what the cache was computed from, so they are never used as inputs.
         """
         saved = state.cached_inputs if not isinstance(state, Cached) else None
+        if saved:
+            saved = _unwrapped(saved)  # Prefect-style Result objects: their values
         inputs = {**saved, **self.constants} if saved else dict(self.constants)
         for edge, st in upstream_states.items():
             key = edge.key
@@ -563,6 +588,8 @@ class TaskRunner(Runner):
         if not isinstance(state, Cached) and task.cache_for is not None:
             candidate = _CACHES.get(task, {}).get(ctx.current().get("map_index"))
         if isinstance(candidate, Cached):
+            if candidate.cached_inputs:  # compare values, also when given as Results
+                candidate.cached_inputs = _unwrapped(candidate.cached_inputs)
             parameters = ctx.current().get("parameters") or {}
             if task.cache_validator(candidate, inputs, parameters):
                 stored = candidate._handled
@@ -677,12 +704,14 @@ class TaskRunner(Runner):
             else:
                 value = timeout_handler(task.run, timeout=task.timeout, **inputs)
             new = Success("Task run succeeded.", result=value)
-            if task.checkpoint:
-                handler = task.result_handler or self.result_handler
-                if handler is not None:
+            handler = task.result_handler or self.result_handler
+            if handler is not None:
+                if task.checkpoint:
                     result = Result(new.result, handler)  # fetches a value held remotely
                     result.store_safe_value()
                     new._result = result
+                elif not isinstance(value, RemoteValue):
+                    new._handled = Result(value, handler)  # how it would be stored
         except signals.PrefectStateSignal as sig:
             return self._signal_state(state, sig, inputs)
         except ENDRUN as end:  # the task's code ended its own run
