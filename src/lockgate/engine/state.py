@@ -46,7 +46,6 @@ __all__ = [
     "Finished",
     "Mapped",
     "MetaState",
-    "_MetaState",
     "Paused",
     "Pending",
     "Queued",
