@@ -15,8 +15,8 @@ task's state directly::
 *args, **kwargs)``; the state's ``result`` is the signal itself unless you pass
 ``result=``. Keyword arguments the state does not accept raise ``TypeError``.
 
-Every signal is a :class:`PrefectError` (as in Prefect 0.5.1), so ``except
-PrefectError`` catches them all. :class:`ENDRUN` is not a signal for user code: the
+Every signal is a :class:`~lockgate.utilities.exceptions.PrefectError` (as in Prefect
+0.5.1; also importable from here), so ``except PrefectError`` catches them all. :class:`ENDRUN` is not a signal for user code: the
 runners raise it to end a run early (it is defined here so that
 ``lockgate.engine.runner``, ``task_runner`` and ``flow_runner`` share one class).
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from lockgate.engine import state
+from lockgate.utilities.exceptions import PrefectError
 
 __all__ = [
     "ENDRUN",
@@ -44,13 +45,6 @@ __all__ = [
 
 class LockgateSignal(BaseException):
     """Root of lockgate's own control-flow exceptions (not for user code to catch)."""
-
-
-class PrefectError(Exception):
-    """Base class of the errors lockgate raises on purpose, signals included.
-
-    Named as in Prefect 0.5.1 so ``except PrefectError`` keeps working after a port.
-    """
 
 
 class PrefectStateSignal(PrefectError):
