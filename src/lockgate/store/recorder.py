@@ -961,10 +961,12 @@ def describe_executor(executor: Any) -> str:
 
     Args:
         executor: an Executor, a text form such as ``"threads:8"``, or None (then
-            ``$LOCKGATE_EXECUTOR``, else ``"local"``).
+            ``$LOCKGATE_EXECUTOR``, else the setting ``engine.executor.default_class``).
     """
     if executor is None:
-        return os.environ.get("LOCKGATE_EXECUTOR") or "local"
+        from lockgate.engine.executors._choose import configured_executor
+
+        executor = configured_executor()
     if isinstance(executor, str):
         return executor
     return type(executor).__name__
