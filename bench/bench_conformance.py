@@ -146,7 +146,9 @@ def run_pytest(root: Path, files: list[str], workers: int, timeout: int) -> Path
     env.update(SUITE_ENV)
     env["LOCKGATE_HOME"] = str(out_dir / "home")
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(HERE / "conformance"), env.get("PYTHONPATH", "")]
+        # The checkout's root too: Dask worker processes unpickle task code by reference
+        # to the test modules (``tests.core.test_task_map``) and must import them.
+        [str(HERE / "conformance"), str(root), env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
     subprocess.run(args, cwd=root, env=env, stdout=subprocess.DEVNULL, check=False)
     if not report.is_file():

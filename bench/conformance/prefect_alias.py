@@ -96,12 +96,21 @@ def sync() -> Any:
 
 @pytest.fixture(scope="session")
 def mproc() -> Iterator[Any]:
-    """A DaskExecutor on a dask.distributed cluster of worker processes on loopback."""
-    from distributed import Client
+    """A DaskExecutor on a dask.distributed cluster of worker processes on loopback.
+
+    Each worker installs the alias too (a worker plugin, so a restarted worker does as
+    well): task code from Prefect's tests unpickles there and imports ``prefect.*``.
+    """
+    from distributed import Client, WorkerPlugin
 
     from lockgate.engine.executors import DaskExecutor
 
+    class InstallAlias(WorkerPlugin):  # type: ignore[misc]
+        def setup(self, worker: Any) -> None:
+            install()
+
     with Client(processes=True, n_workers=2, dashboard_address=None) as client:
+        client.register_plugin(InstallAlias(), name="prefect-alias")
         yield DaskExecutor(client.scheduler.address, local_processes=True)
 
 
