@@ -590,6 +590,7 @@ class TaskRunner(Runner):
         if isinstance(candidate, Cached):
             if candidate.cached_inputs:  # compare values, also when given as Results
                 candidate.cached_inputs = _unwrapped(candidate.cached_inputs)
+                inputs = _unwrapped(inputs)
             parameters = ctx.current().get("parameters") or {}
             if task.cache_validator(candidate, inputs, parameters):
                 stored = candidate._handled
