@@ -163,7 +163,16 @@ class TaskRunner(Runner):
 
         It yields a :class:`~lockgate.engine.scheduler.CallTask` when the task's code
         must run, and a :class:`~lockgate.engine.scheduler.MapChildren` when mapped
-        children must; it returns the new state. Arguments are those of :meth:`run`.
+        children must; it returns the new state.
+
+        Args:
+            state: see :meth:`run`.
+            upstream_states: see :meth:`run`.
+            context: see :meth:`run`.
+            ignore_trigger: see :meth:`run`.
+
+        Returns:
+            The generator; its return value is the task's new state.
         """
         task = self.task
         upstream = upstream_states or {}
@@ -359,6 +368,12 @@ class TaskRunner(Runner):
     def check_task_is_ready(self, state: State) -> State:
         """Let Pending states (and Cached, Mapped for revalidation) through.
 
+        Args:
+            state: the task's state.
+
+        Returns:
+            ``state`` unchanged.
+
         Raises:
             ENDRUN: with the state unchanged for Paused (unless resuming), Running and
                 every other finished state.
@@ -375,6 +390,12 @@ class TaskRunner(Runner):
     def check_task_reached_start_time(self, state: State) -> State:
         """Stop here when a Scheduled state's ``start_time`` is still in the future.
 
+        Args:
+            state: the task's state.
+
+        Returns:
+            ``state`` unchanged.
+
         Raises:
             ENDRUN: with the state unchanged when it is too early.
         """
@@ -388,6 +409,13 @@ class TaskRunner(Runner):
 
         A Mapped upstream on a mapped edge does not hold the whole task back: each
         child checks its own item, so children whose items are done can run.
+
+        Args:
+            state: the task's state.
+            upstream_states: each upstream edge (or any key) and its state.
+
+        Returns:
+            ``state`` unchanged.
 
         Raises:
             ENDRUN: with the state unchanged.
@@ -530,6 +558,14 @@ class TaskRunner(Runner):
     def check_upstream_skipped(self, state: State, upstream_states: Mapping[Edge, State]) -> State:
         """Skip the task when any upstream was skipped and ``skip_on_upstream_skip`` is set.
 
+        Args:
+            state: the task's state.
+            upstream_states: each upstream edge and its state (a Mapped one by its
+                children).
+
+        Returns:
+            ``state`` unchanged when no upstream was skipped (or the task opts out).
+
         Raises:
             ENDRUN: with a Skipped state.
         """
@@ -553,6 +589,14 @@ class TaskRunner(Runner):
         comes from the runner's ``constants``, else from the state's ``cached_inputs``
         (the inputs a paused or retried task had). A Cached state's ``cached_inputs``
         record what the cache was computed from, so they are never used as inputs.
+
+        Args:
+            state: the task's state.
+            upstream_states: each upstream edge and its state.
+
+        Returns:
+            The keyword arguments for ``task.run``, as plain values (Result objects in
+            ``cached_inputs`` are read as their values).
         """
         saved = state.cached_inputs if not isinstance(state, Cached) else None
         if saved:
@@ -614,6 +658,15 @@ class TaskRunner(Runner):
         A falsy return fails the task (TriggerFailed); a signal sets its state (PAUSE
         keeps ``inputs`` in ``cached_inputs``); any other exception gives
         TriggerFailed("Unexpected error while checking task trigger: ...").
+
+        Args:
+            state: the task's state.
+            upstream_states: each upstream edge and its state.
+            inputs: the task's inputs, kept in the state the trigger leads to.
+            ignore_trigger: skip the trigger (start tasks, approved tasks).
+
+        Returns:
+            ``state`` unchanged when the trigger passes.
 
         Raises:
             ENDRUN: with the resulting state when the task may not run.
@@ -738,7 +791,16 @@ class TaskRunner(Runner):
 
     # -- step 12 ---------------------------------------------------------------------------
     def cache_result(self, state: State, inputs: dict[str, Any]) -> State:
-        """Turn a Success of a task with ``cache_for`` into a Cached state."""
+        """Turn a Success of a task with ``cache_for`` into a Cached state.
+
+        Args:
+            state: the task's state after its run.
+            inputs: the inputs the result was computed from.
+
+        Returns:
+            The Cached state, or ``state`` unchanged (no ``cache_for``, or not a plain
+            Success).
+        """
         task = self.task
         if task.cache_for is None or type(state) is not Success:
             return state
@@ -756,7 +818,16 @@ class TaskRunner(Runner):
 
     # -- step 13 ---------------------------------------------------------------------------
     def check_for_retry(self, state: State, inputs: dict[str, Any]) -> State:
-        """Schedule a retry for a failure (not a trigger failure or a cancel) with retries left."""
+        """Schedule a retry for a failure (not a trigger failure or a cancel) with retries left.
+
+        Args:
+            state: the task's state after its run.
+            inputs: the task's inputs, kept in the Retrying state.
+
+        Returns:
+            ``Retrying`` (start time ``now + retry_delay``) while ``task_run_count <=
+            max_retries``, else ``state`` unchanged.
+        """
         task = self.task
         if (
             task.max_retries
