@@ -487,6 +487,37 @@ def test_aliases() -> None:
     assert issubclass(signals.TRIGGERFAIL, signals.FAIL)
 
 
+# Reachable as ``lockgate.<name>`` after ``import lockgate`` (as ``prefect.<name>`` is after
+# ``import prefect`` in 0.5.1), imported on first use.
+LAZY_TOP_LEVEL = [
+    "client",
+    "configuration",
+    "core",
+    "engine",
+    "environments",
+    "serialization",
+    "tasks",
+    "utilities",
+]
+
+
+@pytest.mark.parametrize("name", LAZY_TOP_LEVEL)
+def test_subpackages_reachable_from_lockgate(name: str) -> None:
+    import lockgate
+
+    assert getattr(lockgate, name) is importlib.import_module(f"lockgate.{name}")
+    assert name in dir(lockgate)
+
+
+def test_top_level_client_and_unknown_names() -> None:
+    import lockgate
+    from lockgate.client import Client
+
+    assert lockgate.Client is Client
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        lockgate.Nope  # noqa: B018
+
+
 def test_engine_package_lazy_names() -> None:
     import lockgate.engine
     from lockgate.engine.flow_runner import FlowRunner
@@ -527,6 +558,7 @@ SIGNATURES: dict[str, list[str]] = {
         "on_failure",
         "validate",
         "result_handler",
+        "environment",
     ],
     "lockgate.core:Flow.add_edge": ["upstream_task", "downstream_task", "key", "mapped"],
     "lockgate.core:Flow.sorted_tasks": ["root_tasks"],
@@ -595,6 +627,10 @@ HEAVY = {
     "pandas",
     "psutil",
     "graphviz",
+    "cryptography",
+    "marshmallow",
+    "jinja2",
+    "requests",
     # heavy standard library: introspection, event loops, processes, network
     "inspect",
     "ast",
@@ -667,6 +703,12 @@ def test_import_pulls_in_nothing_heavy(fresh_import: dict[str, Any]) -> None:
     assert "lockgate" in new
     heavy = sorted(m for m in new if m in HEAVY or m.split(".")[0] in HEAVY)
     assert not heavy, f"`import lockgate` imports {heavy}; import them lazily"
+
+
+def test_import_leaves_lazy_subpackages_unimported(fresh_import: dict[str, Any]) -> None:
+    new = set(fresh_import["new_modules"])
+    for name in ("client", "environments", "serialization", "tasks"):
+        assert f"lockgate.{name}" not in new, f"`import lockgate` imports lockgate.{name}"
 
 
 def test_import_adds_no_root_logger_handlers(fresh_import: dict[str, Any]) -> None:

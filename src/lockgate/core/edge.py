@@ -54,6 +54,18 @@ class Edge:
         """Both ends of the edge."""
         return {self.upstream_task, self.downstream_task}
 
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-compatible description of the edge (see ``docs/serialization.md``).
+
+        Returns:
+            The ids of its two tasks, its ``key`` and ``mapped`` flag, as
+            :class:`~lockgate.serialization.edge.EdgeSchema` writes them.
+        """
+        from lockgate.serialization.edge import EdgeSchema
+
+        serialized: dict[str, Any] = EdgeSchema().dump(self)
+        return serialized
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The hash depends on object ids, so rebuild it in the unpickling process.
         return (Edge, (self.upstream_task, self.downstream_task, self.key, self.mapped))

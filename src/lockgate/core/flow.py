@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lockgate.engine.flow_runner import FlowRunner
     from lockgate.engine.result_handlers import ResultHandler
     from lockgate.engine.state import State
+    from lockgate.environments import Environment
 
 __all__ = ["Flow"]
 
@@ -47,10 +48,14 @@ class Flow:
             the setting ``flows.eager_edge_validation``; each edge is checked as it is
             added either way).
         result_handler: the default result handler for tasks that have none.
+        environment: how to package and run the flow elsewhere (a
+            :class:`lockgate.environments.Environment`; default: a
+            :class:`~lockgate.environments.LocalEnvironment`, made when
+            :attr:`environment` is first read).
 
     Raises:
-        TypeError: when ``name`` is not a string, ``schedule`` is not a Schedule or a
-            handler is not callable.
+        TypeError: when ``name`` is not a string, ``schedule`` is not a Schedule, a
+            handler is not callable or ``environment`` is not an Environment.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class Flow:
         on_failure: Callable[[Flow, State], None] | None = None,
         validate: bool | None = None,
         result_handler: ResultHandler | None = None,
+        environment: Environment | None = None,
     ) -> None:
         if not name:
             raise ValueError(f"A flow needs a name, e.g. Flow('etl'); got {name!r}.")
@@ -78,6 +84,7 @@ class Flow:
             )
         self.schedule = schedule
         self.result_handler = result_handler
+        self.environment = environment
         self.state_handlers: list[FlowStateHandler] = list(state_handlers or ())
         for handler in self.state_handlers:
             if not callable(handler):
@@ -148,6 +155,35 @@ class Flow:
     @id.setter
     def id(self, value: str) -> None:
         self._id = checked_uuid(value, f"Flow '{self.name}'")
+
+    _environment: Environment | None  # None until first read: see ``environment``
+
+    @property
+    def environment(self) -> Environment:
+        """How the flow is packaged and run elsewhere (see :mod:`lockgate.environments`).
+
+        Unless one was given, a :class:`~lockgate.environments.LocalEnvironment` is made
+        the first time this is read, so that building a flow never pays for its
+        encryption key. Setting ``None`` goes back to that default.
+        """
+        if self._environment is None:
+            from lockgate.environments import LocalEnvironment
+
+            self._environment = LocalEnvironment()
+        return self._environment
+
+    @environment.setter
+    def environment(self, value: Environment | None) -> None:
+        if value is not None:
+            from lockgate.environments import Environment
+
+            if not isinstance(value, Environment):
+                raise TypeError(
+                    f"Flow '{self.name}': environment must be a lockgate.environments."
+                    f"Environment (e.g. LocalEnvironment()), got {value!r} "
+                    f"({type(value).__name__})."
+                )
+        self._environment = value
 
     @property
     def logger(self) -> logging.Logger:
@@ -581,6 +617,7 @@ class Flow:
             state_handlers=self.state_handlers,
             on_failure=self.on_failure,
             result_handler=self.result_handler,
+            environment=self._environment,
         )
         new.update(self)
         new._reference_tasks = set(self._reference_tasks)
@@ -594,7 +631,7 @@ class Flow:
                 the encrypted flow itself).
 
         Returns:
-            Tasks, edges, parameters, reference tasks and schedule, as
+            Tasks, edges, parameters, reference tasks, schedule and environment, as
             :class:`~lockgate.serialization.flow.FlowSchema` writes them.
 
         Raises:
@@ -604,12 +641,21 @@ class Flow:
 
         self.validate()
         serialized: dict[str, Any] = FlowSchema(exclude=["environment"]).dump(self)
-        environment = getattr(self, "environment", None)
-        if build and environment is not None:
-            environment = environment.build(self)
-        if environment is not None:
-            serialized.update(FlowSchema(only=["environment"]).dump({"environment": environment}))
+        environment = self.environment.build(self) if build else self.environment
+        serialized.update(FlowSchema(only=["environment"]).dump({"environment": environment}))
         return serialized
+
+    def to_environment_file(self, path: str) -> None:
+        """Build the flow's :attr:`environment` and write it to ``path`` as JSON.
+
+        With the default :class:`~lockgate.environments.LocalEnvironment` the file holds
+        the flow encrypted, with its key; read it back with
+        :func:`lockgate.utilities.environments.from_file` and call ``run()`` on it.
+
+        Args:
+            path: the file to write (replaced if it exists).
+        """
+        self.environment.build(self).to_file(path)
 
     def validate(self) -> None:
         """Check the whole flow.
