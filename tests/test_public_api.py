@@ -195,7 +195,12 @@ PINNED: dict[str, list[str]] = {
     ],
     "lockgate.engine.runner": ["ENDRUN", "Runner"],
     "lockgate.engine.task_runner": ["ENDRUN", "TaskRunner", "TaskRunnerInitializeResult"],
-    "lockgate.engine.flow_runner": ["ENDRUN", "FlowRunner", "FlowRunnerInitializeResult"],
+    "lockgate.engine.flow_runner": [
+        "ENDRUN",
+        "FlowRunner",
+        "FlowRunnerInitializeResult",
+        "TaskContexts",
+    ],
     "lockgate.engine.executors": [
         "DaskExecutor",
         "Executor",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from lockgate.core.flow import Flow
     from lockgate.core.task import Task
 
-__all__ = ["ENDRUN", "FlowRunner", "FlowRunnerInitializeResult"]
+__all__ = ["ENDRUN", "FlowRunner", "FlowRunnerInitializeResult", "TaskContexts"]
 
 FlowRunnerStateHandler = Callable[["FlowRunner", State, State], "State | None"]
 
@@ -66,7 +66,38 @@ class FlowRunnerInitializeResult(NamedTuple):
     state: State
     task_states: dict[Task, State]
     context: dict[str, Any]
-    task_contexts: dict[Task, dict[str, Any]]
+    task_contexts: Mapping[Task, dict[str, Any]]
+
+
+class TaskContexts(Mapping["Task", dict[str, Any]]):
+    """Each task's context values (``task_id``, ``task_name``, ``task_slug`` and the
+    caller's own), made when a task asks for them.
+
+    A mapping rather than a dict, so that a run of many tasks does not build and hold
+    one dict per task before any of them runs.
+
+    Args:
+        slugs: each task of the flow and its slug.
+        own: per-task values the caller gave; they are kept, under the names above.
+    """
+
+    __slots__ = ("_own", "slugs")
+
+    def __init__(self, slugs: Mapping[Task, str], own: Mapping[Task, Mapping[str, Any]]) -> None:
+        self.slugs = slugs
+        self._own = own
+
+    def __getitem__(self, task: Task) -> dict[str, Any]:
+        slug = self.slugs[task]  # KeyError for a task of another flow
+        names = {"task_id": task.id, "task_name": task.name, "task_slug": slug}
+        own = self._own.get(task)
+        return {**own, **names} if own else names
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.slugs)
+
+    def __len__(self) -> int:
+        return len(self.slugs)
 
 
 class FlowRunner(Runner):
@@ -237,7 +268,7 @@ class FlowRunner(Runner):
                 state=state,
                 task_states=dict(task_states or {}),
                 context=dict(context or {}),
-                task_contexts={t: dict(c) for t, c in (task_contexts or {}).items()},
+                task_contexts=task_contexts or {},
                 parameters=dict(parameters or {}),
             )
             if isinstance(run_context, dict):
@@ -284,7 +315,7 @@ class FlowRunner(Runner):
         state: State | None,
         task_states: dict[Task, State],
         context: dict[str, Any],
-        task_contexts: dict[Task, dict[str, Any]],
+        task_contexts: Mapping[Task, Mapping[str, Any]],
         parameters: dict[str, Any],
     ) -> FlowRunnerInitializeResult:
         """Find the state to start from and build the run's and each task's context.
@@ -301,12 +332,13 @@ class FlowRunner(Runner):
                 are unwrapped).
             task_states: the states tasks start from (returned as given).
             context: the run's context values, updated in place.
-            task_contexts: per-task context values, updated in place.
+            task_contexts: per-task context values the caller gave.
             parameters: the run's parameter values.
 
         Returns:
             ``(state, task_states, context, task_contexts)`` as a
-            :class:`FlowRunnerInitializeResult`.
+            :class:`FlowRunnerInitializeResult`; ``task_contexts`` is a
+            :class:`TaskContexts` mapping.
         """
         state, context = super().initialize_run(state, context)
         if parameters:
@@ -329,12 +361,8 @@ class FlowRunner(Runner):
             ("tomorrow_nodash", (start + day).strftime("%Y%m%d")),
         ):
             context.setdefault(key, value)
-        slugs = self.flow.slugs()
-        for task in self.flow._tasks:
-            own = task_contexts.get(task)
-            names = {"task_id": task.id, "task_name": task.name, "task_slug": slugs[task]}
-            task_contexts[task] = {**own, **names} if own else names
-        return FlowRunnerInitializeResult(state, task_states, context, task_contexts)
+        contexts = TaskContexts(self.flow.slugs(), task_contexts)
+        return FlowRunnerInitializeResult(state, task_states, context, contexts)
 
     def check_flow_is_pending_or_running(self, state: State) -> State:
         """Only Pending-family (Scheduled, Retrying, ...) and Running flow states go on.
@@ -432,7 +460,7 @@ class FlowRunner(Runner):
         return_tasks = set(return_tasks or ())
         task_runner_state_handlers = list(task_runner_state_handlers or ())
         listeners = list(listeners)
-        slugs = flow.slugs()
+        slugs = task_contexts.slugs if isinstance(task_contexts, TaskContexts) else flow.slugs()
         reference_tasks = flow.reference_tasks()
         terminal_tasks = flow.terminal_tasks()
         runner_cls = self.task_runner_cls
