@@ -8,6 +8,12 @@ dependency) are skipped with the import error as the reason.
 
 from __future__ import annotations
 
+import os
+
+# The suite never reads the developer's own ~/.lockgate/config.toml (set before lockgate
+# is first imported, which is when settings are loaded).
+os.environ["LOCKGATE__USER_CONFIG_PATH"] = ""
+
 import logging
 from collections.abc import Iterator
 from typing import Any
