@@ -355,7 +355,7 @@ def main() -> int:
     parser.add_argument("--failures", action="store_true", help="list every failing test")
     parser.add_argument("--json", type=Path, help="write the per-file results here")
     parser.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers")
-    parser.add_argument("--timeout", type=int, default=120, help="seconds a test may take")
+    parser.add_argument("--timeout", type=int, default=60, help="seconds a test may take")
     args = parser.parse_args()
     root = tests_root(args.checkout)
     files = args.files or ENGINE_FILES + LIBRARY_FILES
