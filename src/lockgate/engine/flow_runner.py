@@ -172,6 +172,7 @@ class FlowRunner(Runner):
                 new_state = returned
         return new_state
 
+    @standard_handling
     def after_state_change(self, old_state: State, new_state: State) -> None:
         """Call the flow's ``on_failure`` for a failed state.
 

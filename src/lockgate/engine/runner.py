@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from lockgate.engine import signals
 from lockgate.engine.signals import ENDRUN
@@ -39,11 +39,15 @@ StateHandler = Callable[[Any, State, State], "State | None"]
 _log = logging.getLogger("lockgate.engine.runner")
 
 
-def standard_handling(method: Callable[..., Any]) -> Callable[..., Any]:
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def standard_handling(method: _Method) -> _Method:
     """Mark a runner's own ``call_runner_target_handlers`` as the built-in one.
 
     A runner class whose handling methods are all built-in skips handler calls when
-    there are no handlers; one that overrides them is always called.
+    there are no handlers (and TaskRunner skips the whole state-change path when
+    nothing follows the task); one that overrides them is always called.
     """
     method._lockgate_standard = True  # type: ignore[attr-defined]
     return method
@@ -69,8 +73,11 @@ class Runner:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._standard_handling = cls.handle_state_change is Runner.handle_state_change and (
-            getattr(cls.call_runner_target_handlers, "_lockgate_standard", False)
+        cls._standard_handling = (
+            cls.handle_state_change is Runner.handle_state_change
+            and getattr(cls.change_state, "_lockgate_standard", False)
+            and getattr(cls.call_runner_target_handlers, "_lockgate_standard", False)
+            and getattr(cls.after_state_change, "_lockgate_standard", False)
         )
 
     def __init__(
@@ -185,6 +192,7 @@ class Runner:
         """
         return bool(self.state_handlers) or not self._standard_handling
 
+    @standard_handling
     def change_state(
         self, old_state: State | None, new_state: State, inputs: Mapping[str, Any] | None = None
     ) -> State:
@@ -221,6 +229,7 @@ class Runner:
         self.after_state_change(old, new_state)
         return new_state
 
+    @standard_handling
     def after_state_change(self, old_state: State, new_state: State) -> None:
         """Tell the runner's listeners of the move; TaskRunner and FlowRunner also call
         their target's ``on_failure`` here.

@@ -307,6 +307,38 @@ class TaskRunner(Runner):
         except ENDRUN as end:
             return keep_inputs(end.state, inputs)
 
+    @standard_handling
+    def change_state(
+        self, old_state: State | None, new_state: State, inputs: Mapping[str, Any] | None = None
+    ) -> State:
+        """Record the move ``old -> new`` through :meth:`Runner.change_state
+        <lockgate.engine.runner.Runner.change_state>`, or skip it at once when nothing
+        follows the task (no handlers, ``on_failure`` or listeners): the common case,
+        once per step of every task.
+
+        Args:
+            old_state: the state being left (None means ``Pending()``).
+            new_state: the state being entered.
+            inputs: the task's inputs, if known.
+
+        Returns:
+            The state the task is now in.
+
+        Raises:
+            ENDRUN: when a state handler failed.
+        """
+        task = self.task
+        if (
+            task.state_handlers
+            or task.on_failure is not None
+            or self.state_handlers
+            or self.listeners
+            or not self._standard_handling
+        ):
+            return Runner.change_state(self, old_state, new_state, inputs)
+        return new_state
+
+    @standard_handling
     def after_state_change(self, old_state: State, new_state: State) -> None:
         """Call the task's ``on_failure`` for a failed state, then the run's listeners.
 
@@ -355,13 +387,10 @@ class TaskRunner(Runner):
             ``(state, context)`` as a :class:`TaskRunnerInitializeResult`.
         """
         state, context = super().initialize_run(state, context)
-        updates: dict[str, Any] = {
-            "task_run_count": (state.run_count or 0) + 1 if isinstance(state, Retrying) else 1,
-            "task_name": self.task.name,
-        }
+        context["task_run_count"] = (state.run_count or 0) + 1 if isinstance(state, Retrying) else 1
+        context["task_name"] = self.task.name
         if isinstance(state, Resume):
-            updates["resume"] = True
-        context.update(updates)
+            context["resume"] = True
         return TaskRunnerInitializeResult(state, context)
 
     # -- step 2 ----------------------------------------------------------------------------
