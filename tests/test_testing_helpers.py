@@ -32,9 +32,9 @@ def test_fake_clock_default_start_is_a_fixed_aware_utc_time() -> None:
     assert fake.now().utcoffset() == timedelta(0)
 
 
-def test_fake_clock_refuses_a_naive_start() -> None:
-    with pytest.raises(ValueError, match="naive"):
-        FakeClock(start=datetime(2030, 1, 1))
+def test_fake_clock_reads_a_naive_start_as_utc() -> None:
+    fake = FakeClock(start=datetime(2030, 1, 1, 6, 0))
+    assert fake.now() == datetime(2030, 1, 1, 6, 0, tzinfo=timezone.utc)
 
 
 def test_fake_clock_converts_an_aware_start_to_utc() -> None:

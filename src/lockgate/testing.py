@@ -31,14 +31,11 @@ class FakeClock(_clock.Clock):
     """A clock that only moves when told to (or when the engine "sleeps" on it).
 
     Args:
-        start: the initial time (timezone-aware; default 2026-01-01 00:00 UTC).
-
-    Raises:
-        ValueError: when ``start`` is naive.
+        start: the initial time (naive means UTC; default 2026-01-01 00:00 UTC).
     """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = _clock.ensure_utc(start or datetime(2026, 1, 1, tzinfo=timezone.utc), "start")
+        self._now = _clock.as_utc(start or datetime(2026, 1, 1, tzinfo=timezone.utc))
         self.sleeps: list[float] = []
         """Every sleep the engine asked for, in seconds, in order."""
         self._tokens: list[object] = []

@@ -118,9 +118,9 @@ def test_retry_converts_start_time_to_utc() -> None:
     assert sig.state.start_time.utcoffset() == timedelta(0)
 
 
-def test_retry_refuses_a_naive_start_time() -> None:
-    with pytest.raises(ValueError, match="start_time"):
-        signals.RETRY(start_time=datetime(2030, 1, 1))
+def test_retry_reads_a_naive_start_time_as_utc() -> None:
+    sig = signals.RETRY(start_time=datetime(2030, 1, 1, 9, 30))
+    assert sig.state.start_time == datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc)
 
 
 # -- unknown arguments ----------------------------------------------------------------------

@@ -111,11 +111,11 @@ def test_inputs_that_were_never_stored_are_left_out() -> None:
 
 
 def test_meta_states_carry_the_wrapped_state() -> None:
-    queued = states.Queued(state=states.Retrying(start_time=NOON, run_count=2), start_time=NOON)
+    queued = states.Queued(state=states.Retrying(start_time=NOON, run_count=2))
     loaded = round_trip(queued)
     assert type(loaded.state) is states.Retrying
     assert loaded.state.run_count == 2
-    assert loaded.start_time == NOON
+    assert loaded.state.start_time == NOON
     assert type(round_trip(states.Submitted(state=states.Pending())).state) is states.Pending
 
 

@@ -86,7 +86,7 @@ def _picklable(value: Any) -> bool:
 
 def _start_time(value: datetime | None) -> datetime:
     """A state's start time: now when not given, else the given time in UTC."""
-    return clock.now() if value is None else clock.ensure_utc(value, "start_time")
+    return clock.now() if value is None else clock.as_utc(value)
 
 
 class State:
@@ -312,11 +312,8 @@ class Scheduled(Pending):
     Args:
         message: see :class:`State`.
         result: see :class:`State`.
-        start_time: when the run may start; naive datetimes are refused.
+        start_time: when the run may start; a naive datetime is read as UTC.
         cached_inputs: see :class:`State`.
-
-    Raises:
-        ValueError: when ``start_time`` is a naive datetime.
     """
 
     __slots__ = ("start_time",)
@@ -420,9 +417,7 @@ class Cached(Success):
         super().__init__(message=message, result=result, cached_inputs=cached_inputs)
         self.cached_parameters = cached_parameters
         self.cached_result_expiration = (
-            None
-            if cached_result_expiration is None
-            else clock.ensure_utc(cached_result_expiration, "cached_result_expiration")
+            None if cached_result_expiration is None else clock.as_utc(cached_result_expiration)
         )
 
 
@@ -589,27 +584,16 @@ class Submitted(MetaState):
 
 
 class Queued(MetaState):
-    """The task is waiting for a resource until ``start_time``.
+    """The task could not start yet (e.g. no resource free) and waits to be tried again.
 
     Args:
         message: see :class:`State`.
         result: see :class:`State`.
         state: the wrapped state.
-        start_time: when to try again.
     """
 
-    __slots__ = ("start_time",)
+    __slots__ = ()
     color = "#bcaaa4"
-
-    def __init__(
-        self,
-        message: str | None = None,
-        result: Any = NoResult,
-        state: State | None = None,
-        start_time: datetime | None = None,
-    ) -> None:
-        super().__init__(message=message, result=result, state=state)
-        self.start_time = _start_time(start_time)
 
 
 def is_done(state: State) -> bool:

@@ -297,12 +297,10 @@ class SubmittedSchema(MetaStateSchema):
 
 
 class QueuedSchema(MetaStateSchema):
-    """:class:`~lockgate.engine.state.Queued`: its ``start_time`` too."""
+    """:class:`~lockgate.engine.state.Queued`."""
 
     class Meta:
         object_class = state.Queued
-
-    start_time = fields.DateTime(allow_none=True)
 
 
 def _state_schemas() -> dict[str, type[BaseStateSchema]]:

@@ -70,19 +70,18 @@ def uninstall(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
 
 
-def ensure_utc(value: datetime, argument: str) -> datetime:
-    """Return ``value`` as UTC, refusing naive datetimes.
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` converted to UTC, reading a naive datetime as UTC.
+
+    A naive datetime (no ``tzinfo``) is taken to be a UTC wall-clock time, as Prefect
+    0.5.1 and :mod:`lockgate.schedules` read it, so ``datetime.utcnow()`` works.
 
     Args:
-        value: the datetime to check.
-        argument: the argument's name, repeated in the error.
+        value: the datetime to convert.
 
-    Raises:
-        ValueError: when ``value`` has no timezone.
+    Returns:
+        A timezone-aware datetime in UTC naming the same instant.
     """
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise ValueError(
-            f"{argument}={value!r} is a naive datetime; lockgate needs timezone-aware times, "
-            "e.g. datetime.now(timezone.utc)."
-        )
+        return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
