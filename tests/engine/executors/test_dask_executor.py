@@ -33,6 +33,7 @@ from lockgate.engine.executors.dask import (
     DaskExecutor,
     DaskResult,
 )
+from lockgate.engine.state import Success
 
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -183,6 +184,13 @@ def test_wait_takes_one_future_or_a_list_and_raises_the_first_failure(
     assert executor.wait([executor.submit(inc, i) for i in range(3)]) == [1, 2, 3]
     with pytest.raises(ValueError, match="second"):
         executor.wait([executor.submit(inc, 1), executor.submit(fail, "second")])
+
+
+def test_wait_returns_values_that_are_not_futures_unchanged(executor: DaskExecutor) -> None:
+    already_done = Success(result=7)
+    assert executor.wait(already_done) is already_done
+    mixed = executor.wait([already_done, executor.submit(inc, 4), "plain"])
+    assert mixed == [already_done, 5, "plain"]
 
 
 def test_an_unpicklable_result_fails_with_an_executor_error_naming_its_type(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -416,6 +417,15 @@ class DaskExecutor(Executor):
     def wait(self, futures: Any) -> Any:
         """The result of one future, or the list of results of a list of futures.
 
+        Anything that is not a future of this executor (a state a task runner already
+        computed, say) comes back unchanged, as Dask's own ``Client.gather`` does.
+
+        Args:
+            futures: one future, or a list of futures and other values.
+
+        Returns:
+            The result, or the list of results in the same order.
+
         Raises:
             Exception: the first failure among them (the call's own exception,
                 :class:`WorkerLostError`, :class:`ExecutorError`).
@@ -444,7 +454,9 @@ class DaskExecutor(Executor):
         remote: list[int] = []
         for i, call in enumerate(futures):
             future = call._future if isinstance(call, DaskCall) else call
-            if isinstance(future, ConcurrentFuture):  # failed before reaching Dask
+            if not isinstance(call, (DaskCall, ConcurrentFuture)) and not _is_dask_future(call):
+                out[i] = (True, call)  # a plain value: nothing to wait for
+            elif isinstance(future, ConcurrentFuture):  # failed before reaching Dask
                 exc = future.exception()
                 out[i] = (True, future.result()) if exc is None else (False, exc)
             else:
@@ -702,6 +714,12 @@ def _label(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
     if isinstance(name, str) and callable(getattr(task, "run", None)):
         return name.replace("-", "_") or "task"
     return getattr(fn, "__name__", "call")
+
+
+def _is_dask_future(value: Any) -> bool:
+    """Whether ``value`` is a ``distributed.Future`` (never true before Dask is imported)."""
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(value, distributed.Future)
 
 
 def _dask_future(call: Any) -> Any:

@@ -187,8 +187,8 @@ class ProcessExecutor(Executor):
             Exception: the exception of the call (the first failed one, for a list).
         """
         if isinstance(futures, list):
-            return [f.result() for f in futures]
-        return futures.result()
+            return [f.result() if isinstance(f, Future) else f for f in futures]
+        return futures.result() if isinstance(futures, Future) else futures
 
 
 # -- in the worker process -------------------------------------------------------------

@@ -67,5 +67,5 @@ class ThreadExecutor(Executor):
     def wait(self, futures: Any) -> Any:
         """The result of one future, or the list of results of a list of futures."""
         if isinstance(futures, list):
-            return [f.result() for f in futures]
-        return futures.result()
+            return [f.result() if isinstance(f, Future) else f for f in futures]
+        return futures.result() if isinstance(futures, Future) else futures
