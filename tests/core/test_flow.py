@@ -11,6 +11,7 @@ import pytest
 from lockgate import Flow, Parameter, Task, task, triggers
 from lockgate.core import Edge
 from lockgate.engine.flow_runner import FlowRunner
+from lockgate.engine.result import NoResult
 from lockgate.engine.state import Failed, Success
 from lockgate.tasks.core import Dict, List, Set, Tuple
 
@@ -575,7 +576,8 @@ class TestRunParameters:
         message = str(info.value)
         assert "'y'" in message
         assert "'x'" not in message
-        assert "required" in message
+        assert "required but not provided" in message
+        assert "parameters={'y': ...}" in message
         with pytest.raises(ValueError, match="'x', 'y'"):
             flow.run()
 
@@ -601,7 +603,38 @@ class TestRunParameters:
         assert isinstance(state, Failed)
         message = state.result[p].message
         assert "'needed'" in message
-        assert "parameters=" in message
+        assert "required but not provided" in message
+        assert "parameters={'needed': ...}" in message
+
+
+class TestRunResultMapsEveryTask:
+    def test_a_finished_state_given_runs_nothing_and_lists_every_task_as_not_run(self) -> None:
+        with Flow("f") as flow:
+            first = noop()
+            second = inc(first)
+        given = Success(message="done earlier")
+        state = flow.run(state=given)
+        assert isinstance(state, Success) and state.message == "done earlier"
+        assert set(state.result) == {first, second}
+        for task_state in state.result.values():
+            assert task_state.is_pending() and task_state.message == "Task not run."
+        assert given.result is NoResult  # the caller's state object is left alone
+
+    def test_a_finished_state_with_some_task_states_keeps_them(self) -> None:
+        with Flow("f") as flow:
+            first = noop()
+            second = inc(first)
+        state = flow.run(state=Success(result={first: Success(result=1)}))
+        assert state.result[first] == Success(result=1)
+        assert state.result[second].is_pending()
+
+    def test_return_tasks_still_asks_for_some_tasks_only(self) -> None:
+        with Flow("f") as flow:
+            first = noop()
+            second = inc(first)
+        state = flow.run(return_tasks=[second])
+        assert set(state.result) == {second}
+        assert flow.run(state=Success(), return_tasks=[second]).result is NoResult
 
 
 # -- constants and collections -----------------------------------------------------------------

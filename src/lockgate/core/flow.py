@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import uuid
@@ -691,7 +692,9 @@ class Flow:
     ) -> State:
         """Run the flow and return its final state: now, or at each date of its schedule.
 
-        The state's ``result`` maps every task to its state. The call returns once no
+        The state's ``result`` maps every task to its state, also when no task ran (a
+        finished ``state=`` given: tasks are then ``Pending("Task not run.")``, unless
+        ``return_tasks`` asks for some only). The call returns once no
         task can make progress: retries are waited for (on the clock in force), a
         Paused task leaves the flow ``Running``. With a schedule, the call returns when
         the schedule has no more dates (see :mod:`lockgate.engine.schedule_runs`).
@@ -736,8 +739,9 @@ class Flow:
         missing = sorted(n for n, p in self._parameters.items() if p.required and n not in given)
         if missing:
             raise ValueError(
-                f"Flow '{self.name}' needs a value for required parameter(s) "
-                f"{', '.join(map(repr, missing))}; pass flow.run(parameters={{...}})."
+                f"Flow '{self.name}': parameter(s) {', '.join(map(repr, missing))} "
+                "required but not provided; "
+                f"pass flow.run(parameters={{{', '.join(f'{n!r}: ...' for n in missing)}}})."
             )
         if self.schedule is not None and run_on_schedule is not False:
             from lockgate.engine import schedule_runs
@@ -750,6 +754,7 @@ class Flow:
                     ),
                     **kwargs,
                 )
+        every_task = "return_tasks" not in kwargs
         kwargs.setdefault("return_tasks", self._tasks)
         kwargs.setdefault("wait_for_retries", True)  # retries run within this call
         if store is None:
@@ -763,12 +768,35 @@ class Flow:
         if store is not False:
             from lockgate.store.recorder import run_with_store
 
-            return run_with_store(self, store, given, kwargs)
-        if runner_cls is None:  # the setting engine.flow_runner.default_class
-            from lockgate.engine import get_default_flow_runner_class
+            state = run_with_store(self, store, given, kwargs)
+        else:
+            if runner_cls is None:  # the setting engine.flow_runner.default_class
+                from lockgate.engine import get_default_flow_runner_class
 
-            runner_cls = get_default_flow_runner_class()
-        return runner_cls(self).run(parameters=given, **kwargs)
+                runner_cls = get_default_flow_runner_class()
+            state = runner_cls(self).run(parameters=given, **kwargs)
+        return self._with_every_task_state(state) if every_task else state
+
+    def _with_every_task_state(self, state: State) -> State:
+        """``state`` with a result that maps every task of the flow to its state.
+
+        A run that ran no task (given a finished ``state``, say) has no result: it gets
+        one, on a copy of the state, where each task is ``Pending("Task not run.")``;
+        so do tasks missing from a result. A result that is not a dict (an error of
+        the runner itself) is left as it is.
+        """
+        from lockgate.engine.result import NoResult
+        from lockgate.engine.state import Pending
+
+        if state.result is NoResult:
+            state = copy.copy(state)
+            state.result = {}
+        task_states = state.result
+        if isinstance(task_states, dict):
+            for task in self._tasks:
+                if task not in task_states:
+                    task_states[task] = Pending(message="Task not run.")
+        return state
 
     def visualize(self, flow_state: State | None = None, filename: str | None = None) -> Any:
         """Draw the flow with Graphviz, tasks coloured by state when ``flow_state`` is given.

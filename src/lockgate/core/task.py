@@ -728,7 +728,7 @@ class Parameter(Task):
             return parameters[self.name]
         if self.required:
             raise signals.FAIL(
-                f"Parameter '{self.name}' is required but no value was given; "
+                f"Parameter '{self.name}' is required but not provided; "
                 f"pass it as flow.run(parameters={{'{self.name}': ...}})."
             )
         return self.default
