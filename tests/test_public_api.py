@@ -193,7 +193,7 @@ PINNED: dict[str, list[str]] = {
         "TimedOut",
         "TriggerFailed",
     ],
-    "lockgate.engine.runner": ["ENDRUN", "Runner"],
+    "lockgate.engine.runner": ["ENDRUN", "Runner", "StateHandlerReturnError"],
     "lockgate.engine.task_runner": ["ENDRUN", "TaskRunner", "TaskRunnerInitializeResult"],
     "lockgate.engine.flow_runner": [
         "ENDRUN",

@@ -14,7 +14,7 @@ from lockgate import Flow, Parameter, Task, task
 from lockgate.core import Edge
 from lockgate.engine import flow_runner, runner, signals, task_runner
 from lockgate.engine.flow_runner import FlowRunner, FlowRunnerInitializeResult
-from lockgate.engine.runner import ENDRUN, Runner
+from lockgate.engine.runner import ENDRUN, Runner, StateHandlerReturnError
 from lockgate.engine.state import (
     Failed,
     Paused,
@@ -117,12 +117,70 @@ def test_a_signal_from_a_handler_sets_its_state_but_pause_is_raised() -> None:
         Runner(state_handlers=[pause]).handle_state_change(Pending(), Running())
 
 
-def test_a_handler_must_return_a_state_or_none() -> None:
+def test_a_chain_ending_on_a_non_state_fails_the_change_naming_the_handler() -> None:
+    def say_done(r: Runner, old: State, new: State) -> Any:
+        return "done"
+
     with pytest.raises(ENDRUN) as info:
-        Runner(state_handlers=[Recorder(returns="done")]).handle_state_change(Pending(), Running())
+        Runner(state_handlers=[say_done]).handle_state_change(Pending(), Running())
+    assert info.value.state.message == "Exception raised while calling state handlers."
     error = info.value.state.result
-    assert isinstance(error, TypeError)
-    assert "returned 'done'" in str(error) and "State or None" in str(error)
+    assert isinstance(error, StateHandlerReturnError)
+    assert isinstance(error, TypeError) and isinstance(error, AttributeError)
+    assert "say_done" in str(error) and "returned 'done'" in str(error)
+    assert error.handler is say_done and error.returned == "done"
+
+
+def test_each_handler_receives_what_the_previous_one_returned() -> None:
+    seen: list[Any] = []
+
+    def tag(r: Runner, old: State, new: State) -> Any:
+        return ("tagged", new)
+
+    def unwrap(r: Runner, old: State, new: Any) -> State:
+        seen.append(new)
+        return Skipped(f"unwrapped {new[0]}")
+
+    new = Runner(state_handlers=[tag, unwrap]).handle_state_change(Pending(), Running())
+    assert seen == [("tagged", Running())]
+    assert type(new) is Skipped and new.message == "unwrapped tagged"
+
+
+def test_a_non_state_passes_from_the_task_handlers_to_the_runner_handlers() -> None:
+    def count(t: Task, old: State, new: State) -> Any:
+        return 41 if isinstance(new, Running) else None
+
+    def settle(r: Runner, old: State, new: Any) -> State | None:
+        return Running(f"answer {new + 1}") if isinstance(new, int) else None
+
+    states = []
+    final = TaskRunner(
+        Task(state_handlers=[count]),
+        state_handlers=[settle],
+        listeners=[lambda r, old, new: states.append(new)],
+    ).run()
+    assert type(final) is Success
+    assert any(s.message == "answer 42" for s in states)
+
+
+def test_a_task_handler_returning_a_non_state_fails_the_task_or_raises() -> None:
+    def oops(t: Task, old: State, new: State) -> Any:
+        return True
+
+    final = TaskRunner(Task(state_handlers=[oops])).run()
+    assert type(final) is Failed
+    assert final.message == "Exception raised while calling state handlers."
+    assert "oops" in str(final.result)
+    with raise_on_exception(), pytest.raises(AttributeError, match="returned True"):
+        TaskRunner(Task(state_handlers=[oops])).run()
+
+
+def test_a_flow_handler_returning_a_non_state_raises_under_raise_on_exception() -> None:
+    def oops(f: Flow, old: State, new: State) -> Any:
+        return 0
+
+    with raise_on_exception(), pytest.raises(TypeError, match="oops returned 0"):
+        FlowRunner(Flow("f", state_handlers=[oops])).run()
 
 
 @pytest.mark.parametrize("bad", [len, "handler", 3])

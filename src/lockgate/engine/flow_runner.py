@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lockgate.engine.executors._choose import default_executor, executor_from_spec
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.hooks import RunHooks
-from lockgate.engine.runner import ENDRUN, Runner, standard_handling
+from lockgate.engine.runner import ENDRUN, Runner, run_handler_chain, standard_handling
 from lockgate.engine.scheduler import Pipeline, run_tasks
 from lockgate.engine.state import (
     Cancelled,
@@ -155,22 +155,16 @@ class FlowRunner(Runner):
             new_state: the state being entered.
 
         Returns:
-            The new state as the last handler left it (None keeps the state).
-
-        Raises:
-            TypeError: when a handler returns something that is not a State or None.
+            What the last handler that returned something returned (a handler
+            returning None keeps what it was given); each handler receives the
+            previous one's return value, as in Prefect 0.5.1. A value that is not a
+            State is refused after the runner's own handlers have had it.
         """
-        flow = self.flow
-        for handler in flow.state_handlers:
-            returned = handler(flow, old_state, new_state)
-            if returned is not None:
-                if not isinstance(returned, State):
-                    raise TypeError(
-                        f"State handler {handler!r} of flow {flow.name!r} returned "
-                        f"{returned!r}; a state handler must return a State or None."
-                    )
-                new_state = returned
-        return new_state
+        # Usually a State; Runner.handle_state_change refuses anything else at the end.
+        chained: State = run_handler_chain(
+            self, self.flow.state_handlers, self.flow, old_state, new_state
+        )
+        return chained
 
     @standard_handling
     def after_state_change(self, old_state: State, new_state: State) -> None:

@@ -16,6 +16,11 @@ other exception ends the run with ``Failed("Exception raised while calling state
 handlers.")`` (as :class:`ENDRUN`), unless ``raise_on_exception`` is set, in which
 case the exception reaches the caller.
 
+Handlers form a chain, as in Prefect 0.5.1: each receives what the one before it
+returned (None keeps the state it was given). When the chain ends on something that is
+not a State, the run fails with :class:`StateHandlerReturnError`, as for a raising
+handler.
+
 :class:`ENDRUN` is how a step stops a runner's pipeline early: the state it carries
 is the outcome of the run.
 """
@@ -31,7 +36,7 @@ from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import Failed, MetaState, Pending, State
 from lockgate.utilities import context as ctx
 
-__all__ = ["ENDRUN", "Runner"]
+__all__ = ["ENDRUN", "Runner", "StateHandlerReturnError"]
 
 StateHandler = Callable[[Any, State, State], "State | None"]
 """A state handler: ``handler(target_or_runner, old_state, new_state)``."""
@@ -40,6 +45,56 @@ _log = logging.getLogger("lockgate.engine.runner")
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+class StateHandlerReturnError(TypeError, AttributeError):
+    """A chain of state handlers ended on something that is not a State.
+
+    It is both a TypeError (the value has the wrong type) and an AttributeError (what
+    Prefect 0.5.1 raised when it used the value as a state), so code written for
+    either keeps working.
+
+    Args:
+        handler: the handler that returned ``returned``.
+        returned: what it returned.
+    """
+
+    def __init__(self, handler: Any, returned: Any) -> None:
+        self.handler = handler
+        self.returned = returned
+        name = getattr(handler, "__qualname__", None) or repr(handler)
+        super().__init__(
+            f"State handler {name} returned {returned!r}, which is not a State; a state "
+            "handler must return the new State, or None to keep the state it was given."
+        )
+
+
+def run_handler_chain(
+    runner: Runner, handlers: Iterable[StateHandler], subject: Any, old: State, new: Any
+) -> Any:
+    """Call ``handler(subject, old, new)`` for each handler, passing each result on.
+
+    None keeps the value given; anything else becomes the next handler's ``new``. The
+    handler behind a non-State value is remembered on ``runner`` so the error at the
+    end of the chain can name it.
+
+    Args:
+        runner: the runner whose state change this is.
+        handlers: the handlers, in order.
+        subject: the first argument of each handler (task, flow or runner).
+        old: the state being left.
+        new: the state being entered (or what an earlier handler returned).
+
+    Returns:
+        What the last handler that returned something returned, else ``new``.
+    """
+    for handler in handlers:
+        returned = handler(subject, old, new)
+        if returned is not None:
+            new = returned
+            if not isinstance(returned, State):
+                runner._non_state_source = handler
+    return new
 
 
 def standard_handling(method: _Method) -> _Method:
@@ -150,13 +205,16 @@ class Runner:
             Exception: any exception of a handler, when ``raise_on_exception`` is set.
         """
         try:
-            new_state = _checked(
-                self.call_runner_target_handlers(old_state, new_state),
-                new_state,
-                self.call_runner_target_handlers,
-            )
-            for handler in self.state_handlers:
-                new_state = _checked(handler(self, old_state, new_state), new_state, handler)
+            self._non_state_source: Any = None
+            chained: Any = self.call_runner_target_handlers(old_state, new_state)
+            if chained is None:  # an overriding method may return None to keep the state
+                chained = new_state
+            elif not isinstance(chained, State) and self._non_state_source is None:
+                self._non_state_source = self.call_runner_target_handlers
+            chained = run_handler_chain(self, self.state_handlers, self, old_state, chained)
+            if not isinstance(chained, State):
+                raise StateHandlerReturnError(self._non_state_source, chained)
+            new_state = chained
         except (signals.PAUSE, ENDRUN):
             raise
         except signals.PrefectStateSignal as sig:
@@ -297,15 +355,3 @@ def _handler_list(handlers: Iterable[StateHandler] | None, what: str) -> list[St
             f"{what} must be a list of callables, e.g. {what}=[my_handler]; got {handlers!r}."
         )
     return list(handlers)
-
-
-def _checked(returned: Any, given: State, handler: Any) -> State:
-    """What a handler returned: None keeps ``given``; anything but a State is an error."""
-    if returned is None:
-        return given
-    if isinstance(returned, State):
-        return returned
-    raise TypeError(
-        f"State handler {handler!r} returned {returned!r}; a state handler must return "
-        "a State or None."
-    )

@@ -42,7 +42,7 @@ from lockgate.engine.executors.base import (
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface
 from lockgate.engine.retries import delay_for
-from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, standard_handling
+from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, run_handler_chain, standard_handling
 from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipeline
 from lockgate.engine.state import (
     Cached,
@@ -252,23 +252,16 @@ class TaskRunner(Runner):
             new_state: the state being entered.
 
         Returns:
-            The new state as the last handler left it (a handler returning None keeps
-            the state it was given).
-
-        Raises:
-            TypeError: when a handler returns something that is not a State or None.
+            What the last handler that returned something returned (a handler
+            returning None keeps what it was given); each handler receives the
+            previous one's return value, as in Prefect 0.5.1. A value that is not a
+            State is refused after the runner's own handlers have had it.
         """
-        task = self.task
-        for handler in task.state_handlers:
-            returned = handler(task, old_state, new_state)
-            if returned is not None:
-                if not isinstance(returned, State):
-                    raise TypeError(
-                        f"State handler {handler!r} of task {task.name!r} returned "
-                        f"{returned!r}; a state handler must return a State or None."
-                    )
-                new_state = returned
-        return new_state
+        # Usually a State; Runner.handle_state_change refuses anything else at the end.
+        chained: State = run_handler_chain(
+            self, self.task.state_handlers, self.task, old_state, new_state
+        )
+        return chained
 
     def state_from_signal(self, sig: signals.PrefectStateSignal) -> State:
         """The state a signal moves the task to; a RETRY's gaps are filled in.
