@@ -652,3 +652,28 @@ def test_equality_and_pickling_use_the_fetched_value(fetches: list[int]) -> None
     assert Success(result=CountingRemote(2)) == Success(result=2)
     copy = pickle.loads(pickle.dumps(Success(result=CountingRemote([1, 2]))))
     assert copy == Success(result=[1, 2]) and copy._value == [1, 2]
+
+
+# -- State.deserialize ------------------------------------------------------------------------
+def test_deserialize_rebuilds_what_serialize_wrote() -> None:
+    from lockgate.engine.result import SafeResult
+    from lockgate.engine.result_handlers import JSONResultHandler
+
+    stored = SafeResult('{"rows": 3}', JSONResultHandler())
+    original = Cached(
+        "from cache",
+        result=stored,
+        cached_inputs={"table": SafeResult('"orders"', JSONResultHandler()), "raw": 7},
+        cached_result_expiration=datetime(2031, 5, 1, 8, 0, tzinfo=timezone.utc),
+    )
+    loaded = State.deserialize(original.serialize())
+    assert type(loaded) is Cached and loaded.message == "from cache"
+    assert loaded._result == stored  # the stored form; the handler reads it back
+    assert loaded._result.to_result().value == {"rows": 3}
+    assert loaded.cached_result_expiration == original.cached_result_expiration
+    assert loaded.cached_inputs == {"table": original.cached_inputs["table"], "raw": NoResult}
+
+
+def test_deserialize_keeps_the_class_of_a_retry() -> None:
+    loaded = State.deserialize(Retrying(start_time=T0, run_count=2).serialize())
+    assert type(loaded) is Retrying and loaded.run_count == 2 and loaded.start_time == T0

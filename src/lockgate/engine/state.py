@@ -241,6 +241,27 @@ class State:
         serialized: dict[str, Any] = StateSchema().dump(self)
         return serialized
 
+    @staticmethod
+    def deserialize(json_blob: dict[str, Any]) -> State:
+        """Rebuild a state from what :meth:`serialize` wrote.
+
+        A stored result comes back as its value; results and inputs that were not
+        stored come back as ``NoResult``.
+
+        Args:
+            json_blob: the serialized state (a dict, e.g. from ``json.loads``).
+
+        Returns:
+            A state of the class named in ``json_blob``.
+
+        Raises:
+            marshmallow.ValidationError: when ``json_blob`` is not a serialized state.
+        """
+        from lockgate.serialization.state import StateSchema
+
+        loaded: State = StateSchema().load(json_blob)
+        return loaded
+
     # -- predicates ------------------------------------------------------------------
     def is_pending(self) -> bool:
         """True for Pending and its subclasses (Paused, Scheduled, Resume, Retrying)."""

@@ -4,8 +4,8 @@ A state is written as its class name (``type``), its ``message``, its stored res
 (``_result``) and the data of its class (``start_time``, ``run_count``,
 ``cached_inputs``, ...). Results follow one rule: only a *stored* result is written
 (a :class:`~lockgate.engine.result.SafeResult`: a location and its handler); a value
-that never went through a result handler is written as ``NoResultType``, and a
-cached input that was not stored is left out. A :class:`~lockgate.engine.state.Mapped`
+that never went through a result handler is written as ``NoResultType``, and so is
+a cached input that was not stored (it loads as ``NoResult``, keeping its name). A :class:`~lockgate.engine.state.Mapped`
 state is written with the number of its children (``n_map_states``), not the
 children themselves; loading gives ``map_states`` of that many ``None``.
 """
@@ -79,7 +79,7 @@ class StoredResult(Nested):
 
 
 class StoredInputs(fields.Field[Any]):
-    """A state's ``cached_inputs``: each stored input by name; unstored ones are left out.
+    """A state's ``cached_inputs`` by name: stored ones as SafeResults, others as NoResult.
 
     Args:
         **kwargs: what :class:`marshmallow.fields.Field` accepts.
@@ -91,9 +91,7 @@ class StoredInputs(fields.Field[Any]):
         schema = StateResultSchema()
         out = {}
         for key, item in value.items():
-            safe = stored_form(item)
-            if safe is not NoResult:
-                out[str(key)] = schema.dump(safe)
+            out[str(key)] = schema.dump(stored_form(item))
         return out
 
     def _deserialize(
