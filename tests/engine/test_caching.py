@@ -225,7 +225,7 @@ def test_cached_state_records_inputs_parameters_and_expiry(clock: FakeClock) -> 
     assert state.cached_inputs == {"x": 1, "y": 2}
     assert state.cached_parameters == {"p": 1}
     assert state.cached_result_expiration == T0 + TEN_MINUTES
-    assert state.message == "Task run succeeded; result cached."
+    assert state.message == "Task run succeeded."  # the Success's message is kept
     assert state.is_successful()
 
 
@@ -606,3 +606,16 @@ def test_unrelated_flows_with_the_same_name_do_not_share_a_cache(clock: FakeCloc
 
     first.run()
     assert second.run().result[t].result == "second flow"
+
+
+def test_cached_state_keeps_the_message_of_the_success_it_replaces(clock: FakeClock) -> None:
+    @task(cache_for=TEN_MINUTES)
+    def parse(text: str) -> int:
+        return len(text)
+
+    given = Success("parsed the header", result=6)
+    cached = TaskRunner(parse).cache_result(given, {"text": "header"})
+    assert type(cached) is Cached and cached is not given
+    assert cached.message == "parsed the header"
+    assert cached.result == 6
+    assert cached.cached_inputs == {"text": "header"}

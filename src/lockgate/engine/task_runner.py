@@ -815,6 +815,9 @@ class TaskRunner(Runner):
     def cache_result(self, state: State, inputs: dict[str, Any]) -> State:
         """Turn a Success of a task with ``cache_for`` into a Cached state.
 
+        The Cached state keeps the Success's message and result, and records the
+        inputs, the flow's parameters and when the cache expires.
+
         Args:
             state: the task's state after its run.
             inputs: the inputs the result was computed from.
@@ -827,7 +830,7 @@ class TaskRunner(Runner):
         if task.cache_for is None or type(state) is not Success:
             return state
         cached = Cached(
-            "Task run succeeded; result cached.",
+            state.message,  # the Success's own words, as in Prefect 0.5.1
             result=state.result,
             cached_inputs=inputs,
             cached_parameters=ctx.current().get("parameters") or {},
