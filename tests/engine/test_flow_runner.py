@@ -245,7 +245,11 @@ def test_a_finished_flow_state_is_returned_unchanged(given: State) -> None:
     hooks = RecordingHooks()
     flow = Flow("f", tasks=[a])
     assert FlowRunner(flow).run(state=given) is given
-    assert flow.run(state=given, hooks=[hooks]) is given
+    # Flow.run answers on a copy whose result maps every task to "Task not run."
+    ran = flow.run(state=given, hooks=[hooks])
+    assert type(ran) is type(given) and ran.message == given.message
+    assert ran.result == {a: Pending("Task not run.")}
+    assert given.result == {a: Pending("Task not run.")}  # flow.run lists every task
     assert a.calls == 0
     assert hooks.calls == []
 
@@ -253,7 +257,9 @@ def test_a_finished_flow_state_is_returned_unchanged(given: State) -> None:
 def test_a_future_scheduled_flow_state_is_returned_unchanged(fake_clock: FakeClock) -> None:
     a = Counted(1)
     given = Scheduled(start_time=fake_clock.now() + timedelta(hours=1))
-    assert Flow("f", tasks=[a]).run(state=given) is given
+    assert FlowRunner(Flow("f", tasks=[a])).run(state=given) is given
+    ran = Flow("f", tasks=[a]).run(state=given)
+    assert type(ran) is Scheduled and ran.start_time == given.start_time
     assert a.calls == 0
     assert fake_clock.sleeps == []
 
@@ -556,7 +562,8 @@ def test_flow_state_handler_replacement() -> None:
         tasks=[Counted(1)],
         state_handlers=[lambda f, old, new: replacement if type(new) is Success else None],
     )
-    assert flow.run() is replacement
+    ran = flow.run()
+    assert type(ran) is Failed and ran.message == "handler says no"
 
 
 def test_flow_state_handler_signal_sets_the_flow_state() -> None:
