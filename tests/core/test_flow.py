@@ -607,6 +607,34 @@ class TestRunParameters:
         assert "parameters={'needed': ...}" in message
 
 
+class TestOnFailure:
+    def test_it_is_appended_to_the_flow_state_handlers(self) -> None:
+        def audit(flow: Flow, old: Any, new: Any) -> None:
+            return None
+
+        def alert(flow: Flow, state: Any) -> None:
+            return None
+
+        f = Flow("f", state_handlers=[audit], on_failure=alert)
+        assert len(f.state_handlers) == 2 and f.state_handlers[1] == alert
+        assert len(f.copy().state_handlers) == 2
+
+    def test_called_once_when_the_flow_fails(self) -> None:
+        seen: list[Any] = []
+        with Flow("f", on_failure=lambda flow, state: seen.append((flow, state))) as flow:
+            fail()
+        state = flow.run()
+        assert state.is_failed()
+        assert seen == [(flow, state)]
+
+    def test_not_called_when_the_flow_succeeds(self) -> None:
+        seen: list[Any] = []
+        with Flow("f", on_failure=lambda flow, state: seen.append(state)) as flow:
+            noop()
+        assert flow.run().is_successful()
+        assert seen == []
+
+
 class TestRunResultMapsEveryTask:
     def test_a_finished_state_given_runs_nothing_and_lists_every_task_as_not_run(self) -> None:
         with Flow("f") as flow:
@@ -618,7 +646,7 @@ class TestRunResultMapsEveryTask:
         assert set(state.result) == {first, second}
         for task_state in state.result.values():
             assert task_state.is_pending() and task_state.message == "Task not run."
-        assert given.result is NoResult  # the caller's state object is left alone
+        assert state is given  # the same object, now with a result, as in Prefect 0.5.1
 
     def test_a_finished_state_with_some_task_states_keeps_them(self) -> None:
         with Flow("f") as flow:

@@ -118,8 +118,8 @@ class TestConstruction:
 
         t = Task(trigger=triggers.any_failed, state_handlers=[handler], on_failure=on_failure)
         assert t.trigger is triggers.any_failed
-        assert t.state_handlers == [handler]
-        assert t.on_failure is on_failure
+        assert t.state_handlers == [handler, on_failure]  # on_failure as a state handler
+        assert t.on_failure == on_failure and t.on_failure.on_failure is on_failure
 
     @pytest.mark.parametrize("timeout", [1, 0.5, 30])
     def test_positive_timeouts_are_accepted(self, timeout: float) -> None:
@@ -868,3 +868,61 @@ class TestPrefectTaskBehaviours:
 
         assert isinstance(Parameter("p").result_handler, JSONResultHandler)
         assert Task(name="load").logger.name == "lockgate.task.load"
+
+
+# -- on_failure ----------------------------------------------------------------------------------
+class FailsOnOdd(Task):
+    def run(self, x: int) -> int:
+        if x % 2:
+            raise ValueError(f"odd: {x}")
+        return x
+
+
+class TestOnFailure:
+    def test_it_is_appended_to_the_state_handlers_after_the_given_ones(self) -> None:
+        def alert(task: Task, state: Any) -> None:
+            return None
+
+        def audit(task: Task, old: Any, new: Any) -> None:
+            return None
+
+        t = Task(state_handlers=[audit], on_failure=alert)
+        assert len(t.state_handlers) == 2
+        assert t.state_handlers[0] is audit and t.state_handlers[1] == alert
+        assert len(Task(on_failure=alert).state_handlers) == 1
+        assert Task().state_handlers == []
+
+    def test_a_copied_task_keeps_one_handler(self) -> None:
+        t = Task(on_failure=lambda task, state: None)
+        assert len(t.copy().state_handlers) == 1
+        rebuilt = Task(state_handlers=t.state_handlers, on_failure=t.on_failure)
+        assert len(rebuilt.state_handlers) == 1
+
+    def test_called_once_for_each_failed_mapped_child_and_not_for_successes(self) -> None:
+        seen: list[tuple[str, str]] = []
+        with Flow("odd") as flow:
+            checked = FailsOnOdd(
+                name="check", on_failure=lambda t, s: seen.append((t.name, str(s.result)))
+            ).map([1, 2, 3, 4])
+        state = flow.run()
+        assert state.is_failed()
+        assert [s.is_failed() for s in state.result[checked].map_states] == [
+            True,
+            False,
+            True,
+            False,
+        ]
+        assert sorted(seen) == [("check", "odd: 1"), ("check", "odd: 3")]
+
+    def test_one_that_raises_is_logged_and_the_run_goes_on(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def broken_alert(task: Task, state: Any) -> None:
+            raise ConnectionError("alert service down")
+
+        with Flow("f") as flow:
+            failing = FailsOnOdd(on_failure=broken_alert)(1)
+        state = flow.run()
+        task_state = state.result[failing]
+        assert task_state.is_failed() and str(task_state.result) == "odd: 1"
+        assert "on_failure" in caplog.text and "alert service down" in caplog.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import uuid
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lockgate.core.edge import Edge
-from lockgate.core.task import Parameter, Task, checked_uuid
+from lockgate.core.task import OnFailureHandler, Parameter, Task, checked_uuid
 from lockgate.schedules import Schedule
 from lockgate.utilities.context import context
 from lockgate.utilities.tasks import as_task, contains_task, unmapped
@@ -44,7 +43,9 @@ class Flow:
         reference_tasks: tasks whose states decide the flow's state (default: the
             terminal tasks).
         state_handlers: callables ``handler(flow, old_state, new_state)``.
-        on_failure: a callable ``on_failure(flow, state)`` run when the flow fails.
+        on_failure: a callable ``on_failure(flow, state)`` run when the flow fails; it
+            becomes a :class:`~lockgate.core.task.OnFailureHandler` appended to
+            ``state_handlers``.
         validate: check the whole flow after adding ``tasks`` and ``edges`` (default:
             the setting ``flows.eager_edge_validation``; each edge is checked as it is
             added either way).
@@ -67,7 +68,7 @@ class Flow:
         edges: Iterable[Edge] | None = None,
         reference_tasks: Iterable[Task] | None = None,
         state_handlers: Iterable[FlowStateHandler] | None = None,
-        on_failure: Callable[[Flow, State], None] | None = None,
+        on_failure: Callable[[Flow, State], Any] | None = None,
         validate: bool | None = None,
         result_handler: ResultHandler | None = None,
         environment: Environment | None = None,
@@ -92,7 +93,7 @@ class Flow:
                 raise TypeError(f"Flow '{name}': state handler {handler!r} is not callable.")
         if on_failure is not None and not callable(on_failure):
             raise TypeError(f"Flow '{name}': on_failure must be callable, got {on_failure!r}.")
-        self.on_failure = on_failure
+        self.on_failure = OnFailureHandler.attach(self.state_handlers, on_failure)
         self.constants: dict[Task, dict[str, Any]] = {}
         """Plain values bound as inputs: ``{task: {argument: value}}``."""
         self._tasks: dict[Task, None] = {}  # insertion-ordered set
@@ -781,15 +782,15 @@ class Flow:
         """``state`` with a result that maps every task of the flow to its state.
 
         A run that ran no task (given a finished ``state``, say) has no result: it gets
-        one, on a copy of the state, where each task is ``Pending("Task not run.")``;
-        so do tasks missing from a result. A result that is not a dict (an error of
-        the runner itself) is left as it is.
+        one, where each task is ``Pending("Task not run.")``; so do tasks missing from
+        a result. The state object is the runner's (the one given, when nothing ran),
+        as in Prefect 0.5.1. A result that is not a dict (an error of the runner
+        itself) is left as it is.
         """
         from lockgate.engine.result import NoResult
         from lockgate.engine.state import Pending
 
         if state.result is NoResult:
-            state = copy.copy(state)
             state.result = {}
         task_states = state.result
         if isinstance(task_states, dict):
