@@ -39,9 +39,15 @@ PROBE = textwrap.dedent(
 )
 
 
-def load_in_fresh_python(home: Path, **env: str) -> dict[str, Any]:
+def fresh_environ(home: Path, **env: str) -> dict[str, str]:
+    """This process's environment without its LOCKGATE variables, with ``home`` and ``env``."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE")}
     environ.update({"LOCKGATE_HOME": str(home), **env})
+    return environ
+
+
+def load_in_fresh_python(home: Path, **env: str) -> dict[str, Any]:
+    environ = fresh_environ(home, **env)
     proc = subprocess.run(
         [sys.executable, "-c", PROBE], env=environ, capture_output=True, text=True, check=False
     )
@@ -119,7 +125,7 @@ class TestPrecedence:
         (home / "config.toml").write_text("[logging\nlevel = 1\n")
         proc = subprocess.run(
             [sys.executable, "-c", "import lockgate"],
-            env={**os.environ, "LOCKGATE_HOME": str(home)},
+            env=fresh_environ(home),
             capture_output=True,
             text=True,
             check=False,
@@ -130,7 +136,7 @@ class TestPrecedence:
     def test_a_bad_level_names_the_setting_and_variable(self, home: Path) -> None:
         proc = subprocess.run(
             [sys.executable, "-c", "import lockgate"],
-            env={**os.environ, "LOCKGATE_HOME": str(home), "LOCKGATE__LOGGING__LEVEL": "LOUD"},
+            env=fresh_environ(home, LOCKGATE__LOGGING__LEVEL="LOUD"),
             capture_output=True,
             text=True,
             check=False,
