@@ -616,7 +616,7 @@ class TestOnFailure:
             return None
 
         f = Flow("f", state_handlers=[audit], on_failure=alert)
-        assert len(f.state_handlers) == 2 and f.state_handlers[1] == alert
+        assert len(f.state_handlers) == 2 and f.state_handlers[1].on_failure is alert
         assert len(f.copy().state_handlers) == 2
 
     def test_called_once_when_the_flow_fails(self) -> None:

@@ -118,8 +118,8 @@ class TestConstruction:
 
         t = Task(trigger=triggers.any_failed, state_handlers=[handler], on_failure=on_failure)
         assert t.trigger is triggers.any_failed
-        assert t.state_handlers == [handler, on_failure]  # on_failure as a state handler
-        assert t.on_failure == on_failure and t.on_failure.on_failure is on_failure
+        assert t.state_handlers[0] is handler and t.state_handlers[1].on_failure is on_failure
+        assert t.on_failure is on_failure
 
     @pytest.mark.parametrize("timeout", [1, 0.5, 30])
     def test_positive_timeouts_are_accepted(self, timeout: float) -> None:
@@ -888,7 +888,7 @@ class TestOnFailure:
 
         t = Task(state_handlers=[audit], on_failure=alert)
         assert len(t.state_handlers) == 2
-        assert t.state_handlers[0] is audit and t.state_handlers[1] == alert
+        assert t.state_handlers[0] is audit and t.state_handlers[1].on_failure is alert
         assert len(Task(on_failure=alert).state_handlers) == 1
         assert Task().state_handlers == []
 

@@ -247,10 +247,12 @@ def test_a_task_handler_error_ends_the_run_failed_keeping_inputs_without_retry()
     assert type(state) is Failed
     assert state.message == "Exception raised while calling state handlers."
     assert state.cached_inputs == {"x": 3}
-    assert failures == [state]
+    # on_failure is a state handler after `broken` in the chain, so the chain that raised
+    # never reached it (as in Prefect 0.5.1)
+    assert failures == []
 
 
-def test_a_flow_handler_error_fails_the_flow_and_calls_on_failure() -> None:
+def test_a_flow_handler_error_fails_the_flow_before_on_failure_is_reached() -> None:
     failures: list[State] = []
 
     def broken(f: Flow, old: State, new: State) -> State:
@@ -267,7 +269,7 @@ def test_a_flow_handler_error_fails_the_flow_and_calls_on_failure() -> None:
     state = FlowRunner(flow).run()
     assert type(state) is Failed
     assert state.message == "Exception raised while calling state handlers."
-    assert failures == [state]
+    assert failures == []  # on_failure comes after `broken` in the chain that raised
 
 
 def test_a_pause_from_a_handler_keeps_the_inputs() -> None:

@@ -78,8 +78,9 @@ def test_task_settings_round_trip() -> None:
     assert loaded.cache_validator is cache_validators.all_inputs
     assert loaded.cache_for == timedelta(minutes=10)
     assert loaded.skip_on_upstream_skip is False
-    assert loaded.on_failure == on_failure_hook
-    assert loaded.state_handlers == [on_failure_hook]  # as a state handler, once
+    assert loaded.on_failure is on_failure_hook
+    # as a state handler, once
+    assert [h.on_failure for h in loaded.state_handlers] == [on_failure_hook]
 
 
 def test_a_backoff_retry_delay_round_trips() -> None:
@@ -212,8 +213,9 @@ def test_schedule_and_handlers_round_trip() -> None:
     loaded = load_flow(flow)
     assert isinstance(loaded.schedule, IntervalSchedule)
     assert loaded.schedule.next(3, after=start) == flow.schedule.next(3, after=start)
-    assert loaded.on_failure == on_failure_hook
-    assert loaded.state_handlers == [on_failure_hook]  # as a state handler, once
+    assert loaded.on_failure is on_failure_hook
+    # as a state handler, once
+    assert [h.on_failure for h in loaded.state_handlers] == [on_failure_hook]
 
 
 def test_loading_a_flow_of_subclassed_tasks_gives_plain_tasks() -> None:

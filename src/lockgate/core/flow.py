@@ -93,7 +93,8 @@ class Flow:
                 raise TypeError(f"Flow '{name}': state handler {handler!r} is not callable.")
         if on_failure is not None and not callable(on_failure):
             raise TypeError(f"Flow '{name}': on_failure must be callable, got {on_failure!r}.")
-        self.on_failure = OnFailureHandler.attach(self.state_handlers, on_failure)
+        OnFailureHandler.attach(self.state_handlers, on_failure)
+        self.on_failure = on_failure
         self.constants: dict[Task, dict[str, Any]] = {}
         """Plain values bound as inputs: ``{task: {argument: value}}``."""
         self._tasks: dict[Task, None] = {}  # insertion-ordered set

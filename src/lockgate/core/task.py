@@ -42,61 +42,37 @@ class OnFailureHandler:
 
     ``Task(on_failure=fn)`` and ``Flow(on_failure=fn)`` append one to their
     ``state_handlers`` (as Prefect 0.5.1 does): for every state change into a failed
-    state it calls ``fn(task_or_flow, state)``, once. What ``fn`` raises is logged and
+    state it calls ``fn(task_or_flow, state)``. What ``fn`` raises is logged and
     ignored, so a broken alert never changes the run; it reaches the caller only when
     the run is made with ``raise_on_exception``. The handler returns the state it was
-    given.
-
-    It is also the value of the task's (or flow's) ``on_failure`` attribute, where
-    it compares equal to ``fn`` and is written under ``fn``'s name when serialized.
-    Called there as ``on_failure(task, state)``, it calls ``fn`` unless the handler has
-    just done so for that very state object.
+    given. It is written under ``fn``'s name when serialized.
 
     Args:
         on_failure: ``fn(task_or_flow, state)``, for its side effect (an alert, say).
     """
 
     def __init__(self, on_failure: Callable[[Any, State], Any]) -> None:
-        if isinstance(on_failure, OnFailureHandler):
-            on_failure = on_failure.on_failure
         self.on_failure: Callable[[Any, State], Any] = on_failure
         """The callable given."""
-        self._last_reported: State | None = None
         # Serialization writes callables by name: this one under its function's name.
         self.__module__ = getattr(on_failure, "__module__", None) or type(on_failure).__module__
         self.__qualname__ = (
             getattr(on_failure, "__qualname__", None) or type(on_failure).__qualname__
         )
 
-    def __call__(self, subject: Any, *states: State) -> State | None:
-        """As a state handler ``(subject, old_state, new_state)``: report a failed
-        ``new_state`` and return it. As ``on_failure(subject, state)``: report ``state``
-        unless it was just reported."""
-        if len(states) == 2:
-            new_state = states[1]
-            if new_state.is_failed():
-                self._last_reported = new_state
-                self._report(subject, new_state)
-            return new_state
-        (state,) = states
-        if state is self._last_reported:
-            self._last_reported = None
-            return None
-        self._report(subject, state)
-        return None
-
-    def _report(self, subject: Any, state: State) -> None:
-        try:
-            self.on_failure(subject, state)
-        except Exception:
-            if _current_context().get("raise_on_exception"):
-                raise
-            _log.exception("on_failure of %r raised; ignored", subject)
+    def __call__(self, subject: Any, old_state: State, new_state: State) -> State:
+        """Report a failed ``new_state`` to ``on_failure``; return ``new_state``."""
+        if new_state.is_failed():
+            try:
+                self.on_failure(subject, new_state)
+            except Exception:
+                if _current_context().get("raise_on_exception"):
+                    raise
+                _log.exception("on_failure of %r raised; ignored", subject)
+        return new_state
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, OnFailureHandler):
-            return bool(other.on_failure == self.on_failure)
-        return bool(other == self.on_failure)
+        return isinstance(other, OnFailureHandler) and bool(other.on_failure == self.on_failure)
 
     def __hash__(self) -> int:
         return hash(self.on_failure)
@@ -105,9 +81,7 @@ class OnFailureHandler:
         return f"OnFailureHandler({self.on_failure!r})"
 
     @staticmethod
-    def attach(
-        handlers: list[Any], on_failure: Callable[[Any, State], Any] | None
-    ) -> OnFailureHandler | None:
+    def attach(handlers: list[Any], on_failure: Callable[[Any, State], Any] | None) -> None:
         """Append the handler for ``on_failure`` to ``handlers``, once.
 
         A list that already holds ``on_failure`` (or its handler), as one built from a
@@ -117,15 +91,12 @@ class OnFailureHandler:
             handlers: the state handlers of a task or flow (changed in place).
             on_failure: the callable, or None (then nothing changes).
 
-        Returns:
-            The handler now in ``handlers``, or None without ``on_failure``.
         """
         if on_failure is None:
-            return None
+            return
         handler = OnFailureHandler(on_failure)
         handlers[:] = [h for h in handlers if not (h is on_failure or h == handler)]
         handlers.append(handler)
-        return handler
 
 
 def checked_uuid(value: Any, owner: str) -> str:
@@ -371,7 +342,7 @@ class Task:
         self.checkpoint = checkpoint
         self.result_handler = result_handler
         self.state_handlers: list[Callable[[Task, State, State], State | None]] = handlers
-        self.on_failure = OnFailureHandler.attach(handlers, on_failure)
+        self.on_failure = on_failure
 
     def __repr__(self) -> str:
         return f"<Task: {self.name}>"
@@ -390,6 +361,28 @@ class Task:
 
     # == stays identity (the default); operators below build new tasks instead.
     __hash__ = object.__hash__
+
+    @property
+    def on_failure(self) -> Callable[[Task, State], Any] | None:
+        """``fn(task, state)`` called for every failed state, or None.
+
+        Setting it (in ``Task(...)``, ``task_args`` or later) puts an
+        :class:`OnFailureHandler` for it in ``state_handlers``, in place of the one for
+        the callable it replaces.
+        """
+        return self._on_failure
+
+    @on_failure.setter
+    def on_failure(self, fn: Callable[[Task, State], Any] | None) -> None:
+        previous = getattr(self, "_on_failure", None)
+        if previous is not None:
+            self.state_handlers = [
+                h
+                for h in self.state_handlers
+                if not (isinstance(h, OnFailureHandler) and h.on_failure is previous)
+            ]
+        OnFailureHandler.attach(self.state_handlers, fn)
+        self._on_failure = fn
 
     @property
     def id(self) -> str:

@@ -15,7 +15,7 @@
 
 Flow state changes go through :meth:`Runner.change_state
 <lockgate.engine.runner.Runner.change_state>`, the path TaskRunner uses too: the
-flow's state handlers, the runner's, then the flow's ``on_failure``.
+flow's state handlers (``on_failure`` among them), then the runner's.
 """
 
 from __future__ import annotations
@@ -165,20 +165,6 @@ class FlowRunner(Runner):
             self, self.flow.state_handlers, self.flow, old_state, new_state
         )
         return chained
-
-    @standard_handling
-    def after_state_change(self, old_state: State, new_state: State) -> None:
-        """Call the flow's ``on_failure`` for a failed state.
-
-        Args:
-            old_state: the state left.
-            new_state: the state entered.
-        """
-        flow = self.flow
-        if flow.on_failure is not None:
-            self.call_on_failure(flow.on_failure, flow, new_state)
-        if self.listeners:
-            super().after_state_change(old_state, new_state)
 
     def _set(self, old: State, new: State, hooks: Iterable[RunHooks] = ()) -> State:
         """A flow state change that ends in a state even when a handler failed."""

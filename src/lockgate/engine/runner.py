@@ -8,8 +8,9 @@ ones. Every move from one state to another goes through one path,
    :meth:`Runner.call_runner_target_handlers`, which TaskRunner and FlowRunner
    override to call ``task.state_handlers`` / ``flow.state_handlers``), then the
    runner's ``state_handlers``. Each handler may return a replacement state.
-2. :meth:`Runner.after_state_change` tells whoever follows the run: the target's
-   ``on_failure`` for a failed state, then the runner's listeners (run hooks).
+2. :meth:`Runner.after_state_change` tells the runner's listeners (run hooks).
+   ``on_failure`` is one of the target's state handlers (see
+   :class:`~lockgate.core.task.OnFailureHandler`), so step 1 calls it.
 
 A handler that raises a signal sets that signal's state. A handler that raises any
 other exception ends the run with ``Failed("Exception raised while calling state
@@ -116,8 +117,8 @@ class Runner:
             every state change, after the target's own handlers; each may return a
             replacement state (None keeps the state it was given).
         listeners: observers ``listener(runner, old_state, new_state)`` told of every
-            state change after the handlers and ``on_failure``; they cannot change the
-            run, and one that raises is logged and ignored.
+            state change after the handlers (``on_failure`` among them); they cannot
+            change the run, and one that raises is logged and ignored.
 
     Raises:
         TypeError: when ``state_handlers`` is not a list (or other iterable) of
@@ -289,8 +290,7 @@ class Runner:
 
     @standard_handling
     def after_state_change(self, old_state: State, new_state: State) -> None:
-        """Tell the runner's listeners of the move; TaskRunner and FlowRunner also call
-        their target's ``on_failure`` here.
+        """Tell the runner's listeners (run hooks) of the move.
 
         Args:
             old_state: the state left.
@@ -301,28 +301,6 @@ class Runner:
                 listener(self, old_state, new_state)
             except Exception:
                 _log.exception("A run hook raised for %r; ignored", self)
-
-    def call_on_failure(
-        self, on_failure: Callable[[Any, State], Any] | None, target: Any, state: State
-    ) -> None:
-        """Call a target's ``on_failure(target, state)`` for a failed state.
-
-        An exception it raises is logged and ignored (it reaches the caller when
-        ``raise_on_exception`` is set).
-
-        Args:
-            on_failure: the target's callback, or None.
-            target: the task or flow.
-            state: the new state; nothing happens unless it is Failed.
-        """
-        if on_failure is None or not isinstance(state, Failed):
-            return
-        try:
-            on_failure(target, state)
-        except Exception:
-            if ctx.current().get("raise_on_exception"):
-                raise
-            _log.exception("on_failure of %r raised; ignored", target)
 
 
 def keep_inputs(state: State, inputs: Mapping[str, Any] | None) -> State:

@@ -657,7 +657,7 @@ _CANCEL_POLL = 0.2  # s: how often a run that may be cancelled looks while calls
 
 _COORDINATOR_ONLY: dict[str, Any] = {
     "state_handlers": [],
-    "on_failure": None,
+    "_on_failure": None,
     "trigger": None,
     "cache_validator": None,
     "result_handler": None,

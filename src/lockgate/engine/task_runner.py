@@ -20,8 +20,8 @@ raises :class:`~lockgate.engine.signals.ENDRUN` to stop the pipeline with a stat
 
 Every state change goes through :meth:`Runner.change_state
 <lockgate.engine.runner.Runner.change_state>` (the path TaskRunner shares with
-FlowRunner): the task's state handlers, the runner's, then ``on_failure`` and the run
-hooks. This is the hottest code in lockgate: it runs once per task, so it stays plain.
+FlowRunner): the task's state handlers (``on_failure`` among them), the runner's, then
+the run hooks. This is the hottest code in lockgate: it runs once per task, so it stays plain.
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ class TaskRunner(Runner):
     ) -> State:
         """Record the move ``old -> new`` through :meth:`Runner.change_state
         <lockgate.engine.runner.Runner.change_state>`, or skip it at once when nothing
-        follows the task (no handlers, ``on_failure`` or listeners): the common case,
+        follows the task (no state handlers or listeners): the common case,
         once per step of every task.
 
         Args:
@@ -323,27 +323,12 @@ class TaskRunner(Runner):
         task = self.task
         if (
             task.state_handlers
-            or task.on_failure is not None
             or self.state_handlers
             or self.listeners
             or not self._standard_handling
         ):
             return Runner.change_state(self, old_state, new_state, inputs)
         return new_state
-
-    @standard_handling
-    def after_state_change(self, old_state: State, new_state: State) -> None:
-        """Call the task's ``on_failure`` for a failed state, then the run's listeners.
-
-        Args:
-            old_state: the state left.
-            new_state: the state entered.
-        """
-        task = self.task
-        if task.on_failure is not None:
-            self.call_on_failure(task.on_failure, task, new_state)
-        if self.listeners:
-            super().after_state_change(old_state, new_state)
 
     def _fill_signal_state(
         self, sig: signals.PrefectStateSignal, inputs: dict[str, Any] | None
