@@ -215,7 +215,10 @@ def test_a_large_result_is_a_file_under_the_runs_results_dir(store: RunStore) ->
     recorder = store.recorder()
     flow.run(store=recorder)
     (row,) = store.task_runs(recorder.flow_run_id)
-    assert row.result_handler == "lockgate.engine.result_handlers.local_result_handler.LocalResultHandler"
+    assert (
+        row.result_handler
+        == "lockgate.engine.result_handlers.local_result_handler.LocalResultHandler"
+    )
     assert row.result_location is not None
     location = Path(row.result_location)
     assert location.parent == store.results_dir / recorder.flow_run_id
@@ -233,7 +236,10 @@ def test_a_tasks_own_result_handler_is_used(store: RunStore) -> None:
     recorder = store.recorder()
     flow.run(store=recorder)
     (row,) = store.task_runs(recorder.flow_run_id)
-    assert row.result_handler == "lockgate.engine.result_handlers.json_result_handler.JSONResultHandler"
+    assert (
+        row.result_handler
+        == "lockgate.engine.result_handlers.json_result_handler.JSONResultHandler"
+    )
     assert row.result_location == '{"a": 1}'
     assert store.task_states(recorder.flow_run_id, flow)[m].result == {"a": 1}
 
