@@ -6,7 +6,6 @@ never by ``import lockgate``.
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +15,7 @@ import dask.base
 from dask.delayed import delayed
 
 from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.local import LocalExecutor
 
 __all__ = ["SynchronousExecutor"]
 
@@ -67,13 +67,5 @@ class SynchronousExecutor(Executor):
         """
         return dask.base.compute(futures, scheduler="synchronous")[0]  # type: ignore[no-untyped-call]
 
-    def queue(self, maxsize: int = 0) -> queue.Queue[Any]:
-        """A ``queue.Queue`` (tasks run in this thread, so a plain queue is shared).
-
-        Args:
-            maxsize: the most items it holds; 0 means no limit.
-
-        Returns:
-            A new queue.
-        """
-        return queue.Queue(maxsize=maxsize)
+    # Tasks run in this thread, as on the LocalExecutor: a plain queue is shared.
+    queue = LocalExecutor.queue
