@@ -1,6 +1,6 @@
 """A morning report on a schedule: weekdays at 07:00, London time, all year round.
 
-    fetch_holidays (cached for 3 days)  ->  fetch_sales  ->  write_report  ->  ./reports/
+    fetch_holidays (cached for 3 days)  ->  fetch_sales  ->  write_report  ->  ./build/reports/
 
 ``CronSchedule("0 7 * * 1-5", start_date=<a London time>)`` reads the cron expression on
 London's wall clock, so the report is written at 07:00 in winter (GMT, 07:00 UTC) and
@@ -36,7 +36,7 @@ from lockgate.schedules import CronSchedule
 from lockgate.testing import FakeClock
 
 LONDON = ZoneInfo("Europe/London")
-REPORTS = Path("reports")
+REPORTS = Path("build", "reports")  # build/ is ignored by git
 DOWNLOADS: list[str] = []
 """The dates on which the holiday calendar was really downloaded (not from cache)."""
 
@@ -66,14 +66,14 @@ def fetch_sales(holidays: list[str]) -> dict[str, float]:
 
 @task
 def write_report(sales: dict[str, float]) -> str:
-    """Write the report under ./reports and return its first line."""
+    """Write the report under ./build/reports and return its first line."""
     day = scheduled_time()
     utc = day.astimezone(ZoneInfo("UTC"))
     line = (
         f"{day:%a %d %b %H:%M %Z} (UTC {utc:%H:%M}): "
         f"{sales['orders']:.0f} orders, £{sales['revenue']:.2f}"
     )
-    REPORTS.mkdir(exist_ok=True)
+    REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"sales-{day:%Y-%m-%d}.txt").write_text(line + "\n", encoding="utf-8")
     return line
 

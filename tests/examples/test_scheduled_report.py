@@ -21,7 +21,7 @@ LONDON = ZoneInfo("Europe/London")
 
 @pytest.fixture
 def example(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
-    monkeypatch.chdir(tmp_path)  # reports are written under ./reports
+    monkeypatch.chdir(tmp_path)  # reports are written under ./build/reports
     monkeypatch.setattr(task_runner_module, "_CACHES", type(task_runner_module._CACHES)())
     spec = importlib.util.spec_from_file_location("scheduled_report", EXAMPLE)
     assert spec is not None and spec.loader is not None
@@ -41,10 +41,10 @@ def test_a_week_of_reports_keeps_seven_am_london_across_the_clock_change(
     assert isinstance(state, Success)
     # Fri 27 07:00 GMT; Mon 30 07:00 BST (the weekend is 71 hours, one lost to BST); Tue 31.
     assert [s / 3600 for s in clock.sleeps] == [19.0, 71.0, 24.0]
-    reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    reports = sorted(p.name for p in (tmp_path / "build" / "reports").iterdir())
     assert reports == ["sales-2026-03-27.txt", "sales-2026-03-30.txt", "sales-2026-03-31.txt"]
-    friday = (tmp_path / "reports" / "sales-2026-03-27.txt").read_text(encoding="utf-8")
-    monday = (tmp_path / "reports" / "sales-2026-03-30.txt").read_text(encoding="utf-8")
+    friday = (tmp_path / "build" / "reports" / "sales-2026-03-27.txt").read_text(encoding="utf-8")
+    monday = (tmp_path / "build" / "reports" / "sales-2026-03-30.txt").read_text(encoding="utf-8")
     assert friday.startswith("Fri 27 Mar 07:00 GMT (UTC 07:00)")
     assert monday.startswith("Mon 30 Mar 07:00 BST (UTC 06:00)")
 
