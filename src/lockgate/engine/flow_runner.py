@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lockgate.engine.executors._choose import default_executor, executor_from_spec
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.hooks import RunHooks
-from lockgate.engine.runner import ENDRUN, Runner, run_handler_chain, standard_handling
+from lockgate.engine.runner import ENDRUN, Runner
 from lockgate.engine.scheduler import Pipeline, run_tasks
 from lockgate.engine.state import (
     Cancelled,
@@ -136,36 +136,12 @@ class FlowRunner(Runner):
         """The flow's logger, ``lockgate.flow.<flow name>``."""
         return logging.getLogger(f"lockgate.flow.{getattr(self.flow, 'name', None)}")
 
+    @property
+    def target(self) -> Flow:
+        """The flow: its ``state_handlers`` are called on every flow state change."""
+        return self.flow
+
     # -- state changes ---------------------------------------------------------------
-    def has_state_handlers(self) -> bool:
-        """Whether a flow state change must call handlers: the flow's or the runner's.
-
-        Returns:
-            True when the flow or the runner has state handlers, or this runner's
-            class overrides how they are called.
-        """
-        return bool(self.flow.state_handlers or self.state_handlers) or not self._standard_handling
-
-    @standard_handling
-    def call_runner_target_handlers(self, old_state: State, new_state: State) -> State:
-        """Call the flow's own ``state_handlers`` (``handler(flow, old, new)``) in order.
-
-        Args:
-            old_state: the state being left.
-            new_state: the state being entered.
-
-        Returns:
-            What the last handler that returned something returned (a handler
-            returning None keeps what it was given); each handler receives the
-            previous one's return value, as in Prefect 0.5.1. A value that is not a
-            State is refused after the runner's own handlers have had it.
-        """
-        # Usually a State; Runner.handle_state_change refuses anything else at the end.
-        chained: State = run_handler_chain(
-            self, self.flow.state_handlers, self.flow, old_state, new_state
-        )
-        return chained
-
     def _set(self, old: State, new: State, hooks: Iterable[RunHooks] = ()) -> State:
         """A flow state change that ends in a state even when a handler failed."""
         try:

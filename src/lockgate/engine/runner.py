@@ -171,21 +171,36 @@ class Runner:
         return (state if state is not None else Pending()), context
 
     # -- the state-change path --------------------------------------------------------
+    @property
+    def target(self) -> Any:
+        """What the runner runs, whose own ``state_handlers`` are called first: the task
+        of a TaskRunner, the flow of a FlowRunner; None for the base runner."""
+        return None
+
     @standard_handling
     def call_runner_target_handlers(self, old_state: State, new_state: State) -> State:
-        """Call the target's own state handlers; the base runner has no target.
+        """Call the target's own ``state_handlers`` (``handler(target, old, new)``) in order.
 
-        TaskRunner calls ``task.state_handlers`` here and FlowRunner
-        ``flow.state_handlers``; override it to call a target's handlers differently.
+        Override it to call a target's handlers differently.
 
         Args:
             old_state: the state being left.
             new_state: the state being entered.
 
         Returns:
-            The (possibly replaced) new state.
+            What the last handler that returned something returned (a handler
+            returning None keeps what it was given); each handler receives the
+            previous one's return value, as in Prefect 0.5.1. A value that is not a
+            State is refused after the runner's own handlers have had it.
         """
-        return new_state
+        target = self.target
+        if target is None:
+            return new_state
+        # Usually a State; handle_state_change refuses anything else at the end.
+        chained: State = run_handler_chain(
+            self, target.state_handlers, target, old_state, new_state
+        )
+        return chained
 
     def handle_state_change(self, old_state: State, new_state: State) -> State:
         """Call the target's handlers, then the runner's, on the move ``old -> new``.
@@ -249,7 +264,11 @@ class Runner:
             True when the runner or its target has state handlers, or the runner's
             class overrides how handlers are called.
         """
-        return bool(self.state_handlers) or not self._standard_handling
+        target = self.target
+        return (
+            bool(self.state_handlers or (target is not None and target.state_handlers))
+            or not self._standard_handling
+        )
 
     @standard_handling
     def change_state(

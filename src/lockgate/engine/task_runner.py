@@ -42,7 +42,7 @@ from lockgate.engine.executors.base import (
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface
 from lockgate.engine.retries import delay_for
-from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, run_handler_chain, standard_handling
+from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, standard_handling
 from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipeline
 from lockgate.engine.state import (
     Cached,
@@ -121,6 +121,11 @@ class TaskRunner(Runner):
         self.task = task
         self.constants: Mapping[str, Any] = constants or {}
         self.result_handler = result_handler
+
+    @property
+    def target(self) -> Task:
+        """The task: its ``state_handlers`` are called on every state change."""
+        return self.task
 
     def __repr__(self) -> str:
         return f"<TaskRunner: {self.task.name}>"
@@ -233,35 +238,6 @@ class TaskRunner(Runner):
             return self.change_state(old, new, inputs)
         except ENDRUN as end:
             return keep_inputs(end.state, inputs)
-
-    def has_state_handlers(self) -> bool:
-        """Whether a state change must call handlers: the task's or the runner's.
-
-        Returns:
-            True when the task or the runner has state handlers, or this runner's
-            class overrides how they are called.
-        """
-        return bool(self.task.state_handlers or self.state_handlers) or not self._standard_handling
-
-    @standard_handling
-    def call_runner_target_handlers(self, old_state: State, new_state: State) -> State:
-        """Call the task's own ``state_handlers`` (``handler(task, old, new)``) in order.
-
-        Args:
-            old_state: the state being left.
-            new_state: the state being entered.
-
-        Returns:
-            What the last handler that returned something returned (a handler
-            returning None keeps what it was given); each handler receives the
-            previous one's return value, as in Prefect 0.5.1. A value that is not a
-            State is refused after the runner's own handlers have had it.
-        """
-        # Usually a State; Runner.handle_state_change refuses anything else at the end.
-        chained: State = run_handler_chain(
-            self, self.task.state_handlers, self.task, old_state, new_state
-        )
-        return chained
 
     def state_from_signal(self, sig: signals.PrefectStateSignal) -> State:
         """The state a signal moves the task to; a RETRY's gaps are filled in.
