@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +21,8 @@ from lockgate.core import Edge, Task
 from lockgate.engine import signals
 from lockgate.engine.cache_validators import all_inputs, duration_only
 from lockgate.engine.executors.local import LocalExecutor
-from lockgate.engine.result import NoResult
+from lockgate.engine.result import NoResult, Result, ResultInterface, SafeResult
+from lockgate.engine.result_handlers import JSONResultHandler
 from lockgate.engine.state import (
     Cached,
     Failed,
@@ -510,26 +511,32 @@ def test_skip_on_upstream_skip_false_counts_skipped_as_success_in_a_run() -> Non
 # =============================================================================================
 # Step 7: get_task_inputs
 # =============================================================================================
-def test_get_task_inputs_reads_keyed_upstream_results() -> None:
+def test_get_task_inputs_reads_keyed_upstream_results_as_results() -> None:
     t = AddTwoInputs()
     up = {
         edge(NoInputs(), t, "x"): Success(result=1),
         edge(NoInputs(), t, "y"): Success(result=None),
         edge(NoInputs(), t): Success(result="state only"),
     }
-    assert TaskRunner(t).get_task_inputs(Pending(), up) == {"x": 1, "y": None}
+    assert TaskRunner(t).get_task_inputs(Pending(), up) == {"x": Result(1), "y": Result(None)}
 
 
 def test_get_task_inputs_falls_back_to_cached_inputs() -> None:
     t = AddTwoInputs()
     state = Pending(cached_inputs={"x": 10, "y": 20})
     up = {edge(NoInputs(), t, "x"): Pending(), edge(NoInputs(), t, "y"): Success(result=2)}
-    assert TaskRunner(t).get_task_inputs(state, up) == {"x": 10, "y": 2}
+    assert TaskRunner(t).get_task_inputs(state, up) == {"x": Result(10), "y": Result(2)}
+
+
+def test_get_task_inputs_reads_a_stored_input_back_through_its_handler() -> None:
+    stored = SafeResult("41", result_handler=JSONResultHandler())
+    inputs = TaskRunner(AddOne()).get_task_inputs(Pending(cached_inputs={"x": stored}), {})
+    assert inputs["x"].value == 41
 
 
 def test_get_task_inputs_with_no_upstreams_is_the_cached_inputs() -> None:
     inputs = TaskRunner(AddOne()).get_task_inputs(Pending(cached_inputs={"x": 3}), {})
-    assert inputs == {"x": 3}
+    assert inputs == {"x": Result(3)}
     assert TaskRunner(NoInputs()).get_task_inputs(Pending(), {}) == {}
 
 
@@ -545,7 +552,20 @@ def test_get_task_inputs_does_not_mutate_cached_inputs() -> None:
 def test_get_task_inputs_reduces_a_mapped_upstream_to_a_list() -> None:
     t = AddOne()
     up = {edge(NoInputs(), t, "x"): Mapped(map_states=[Success(result=1), Success(result=2)])}
-    assert TaskRunner(t).get_task_inputs(Pending(), up) == {"x": [1, 2]}
+    assert TaskRunner(t).get_task_inputs(Pending(), up) == {"x": Result([1, 2])}
+
+
+def test_a_pipeline_calls_an_overridden_get_task_inputs_and_runs_on_its_values() -> None:
+    class Doubling(TaskRunner):
+        def get_task_inputs(
+            self, state: State, upstream_states: Mapping[Edge, State]
+        ) -> dict[str, ResultInterface]:
+            inputs = super().get_task_inputs(state, upstream_states)
+            return {k: Result(v.value * 2) for k, v in inputs.items()}
+
+    t = AddOne()
+    state = Doubling(t).run(upstream_states={edge(NoInputs(), t, "x"): Success(result=20)})
+    assert isinstance(state, Success) and state.result == 41
 
 
 # =============================================================================================

@@ -205,7 +205,10 @@ class TaskRunner(Runner):
                 raise ENDRUN(state)
             if not ignore_trigger:
                 state = self.check_upstream_skipped(state, upstream)
-            inputs = self.get_task_inputs(state, upstream)
+            if type(self).get_task_inputs is TaskRunner.get_task_inputs:
+                inputs = self._input_values(state, upstream)
+            else:  # a subclass's step 7 speaks Results, as Prefect 0.5.1's does
+                inputs = _unwrapped(self.get_task_inputs(state, upstream))
             state = self.check_task_is_cached(state, inputs)
             if isinstance(state, Cached):  # a valid cache is the task's result
                 raise ENDRUN(state)
@@ -565,21 +568,47 @@ class TaskRunner(Runner):
     # -- step 7 ----------------------------------------------------------------------------
     def get_task_inputs(
         self, state: State, upstream_states: Mapping[Edge, State]
-    ) -> dict[str, Any]:
-        """The inputs for ``run``: upstream results, the flow's constants, saved inputs.
+    ) -> dict[str, ResultInterface]:
+        """The inputs for ``run``, each as a :class:`~lockgate.engine.result.Result`.
 
         Each keyed edge gives its upstream result. An input no upstream result provides
         comes from the runner's ``constants``, else from the state's ``cached_inputs``
-        (the inputs a paused or retried task had). A Cached state's ``cached_inputs``
-        record what the cache was computed from, so they are never used as inputs.
+        (the inputs a paused or retried task had); an upstream that has no result
+        (``NoResult``, e.g. a state read back without its value) leaves the saved input
+        in place. A Cached state's ``cached_inputs`` record what the cache was computed
+        from, so they are never used as inputs.
+
+        This is Prefect 0.5.1's step 7 and speaks its types, so an override written for
+        Prefect keeps working. The pipeline itself gathers the same inputs as plain
+        values (no object per input per task) and calls this method only when a
+        subclass overrides it, unwrapping what the override returns.
 
         Args:
             state: the task's state.
             upstream_states: each upstream edge and its state.
 
         Returns:
-            The keyword arguments for ``task.run``, as plain values (Result objects in
-            ``cached_inputs`` are read as their values).
+            The keyword arguments for ``task.run``, each wrapped in a ``Result`` (a
+            stored ``SafeResult`` is read back with its result handler).
+        """
+        saved = state.cached_inputs if not isinstance(state, Cached) else None
+        inputs: dict[str, ResultInterface] = {}
+        if saved:
+            inputs.update((k, _as_result(v)) for k, v in saved.items())
+        inputs.update((k, Result(v)) for k, v in self.constants.items())
+        for edge, st in upstream_states.items():
+            key = edge.key
+            if key is not None:
+                result = st._result
+                if result is not NoResult or key not in inputs:
+                    inputs[key] = result.to_result()
+        return inputs
+
+    def _input_values(self, state: State, upstream_states: Mapping[Edge, State]) -> dict[str, Any]:
+        """:meth:`get_task_inputs` as plain values: what the pipeline passes to ``run``.
+
+        A value still held on a Dask worker stays there (the task's executor fetches
+        it), and no ``Result`` object is made per input.
         """
         saved = state.cached_inputs if not isinstance(state, Cached) else None
         if saved:
@@ -845,6 +874,11 @@ class _Replay:
         if ok:
             return value
         raise value
+
+
+def _as_result(value: Any) -> ResultInterface:
+    """``value`` as a Result: a stored one read back, a plain value wrapped."""
+    return value.to_result() if isinstance(value, ResultInterface) else Result(value)
 
 
 def _unwrapped(inputs: dict[str, Any]) -> dict[str, Any]:
