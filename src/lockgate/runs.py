@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -98,18 +99,58 @@ class LoadedFlow:
         path: the file, absolute.
         selector: the name that picks this flow in the file (its ``name``, or the
             variable holding it when two flows share a name).
-        source: ``"<path>:<selector>"``, the text recorded with each run so that
-            ``resume`` and ``restart`` can load the same flow again.
+        module: the module's dotted name when the flow was imported as a module
+            (``package.module:FLOW``), else None.
+        source: ``"<path>:<selector>"`` (``"<module>:<selector>"`` for a module), the
+            text recorded with each run so that ``resume`` and ``restart`` can load
+            the same flow again.
     """
 
     flow: Flow
     path: Path
     selector: str
+    module: str | None = None
 
     @property
     def source(self) -> str:
-        """Where the flow was loaded from, as ``FILE:FLOW``."""
-        return f"{self.path}:{self.selector}"
+        """Where the flow was loaded from, as ``FILE:FLOW`` or ``MODULE:FLOW``."""
+        return f"{self.module or self.path}:{self.selector}"
+
+
+_MODULE_TARGET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?::(.*))?")
+
+
+def _import_target(target: str) -> tuple[dict[str, Any], Path, str, str | None] | None:
+    """Import ``package.module[:FLOW]`` when it names an importable module, else None.
+
+    The current directory is put on ``sys.path`` first (as ``python -m`` does), so a
+    package in the folder ``lockgate`` runs from can be named.
+    """
+    import importlib
+    import importlib.util
+
+    match = _MODULE_TARGET.fullmatch(os.fspath(target).strip())
+    if match is None or match.group(1).endswith(".py"):
+        return None
+    name, wanted = match.group(1), (match.group(2) or "").strip() or None
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    try:
+        module = importlib.import_module(name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise RunsError(
+            f"Importing module '{name}' failed: {type(exc).__name__}: {_one_line(exc)}; "
+            f"fix it (`python -c 'import {name}'` shows the full traceback)."
+        ) from None
+    path = Path(getattr(module, "__file__", None) or name).resolve()
+    return dict(vars(module)), path, name, wanted
 
 
 def _split_target(target: str) -> tuple[Path, str | None]:
@@ -154,14 +195,19 @@ def load_flow_file(target: str) -> LoadedFlow:
             defines several and ``FLOW`` is not given, or has no flow called ``FLOW``.
     """
     path, wanted = _split_target(target)
-    if not path.is_file():
+    imported = None if path.is_file() else _import_target(target)
+    module: str | None = None
+    if imported is not None:
+        namespace, path, module, wanted = imported
+    elif not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise RunsError(
             f"Flow file '{path}' {what}; pass the path of a Python file that builds a flow "
-            "(FILE[:FLOW])."
+            "(FILE[:FLOW]), or an importable module (package.module[:FLOW])."
         )
-    path = path.resolve()
-    namespace = _run_file(path)
+    else:
+        path = path.resolve()
+        namespace = _run_file(path)
     found: dict[int, tuple[str, Flow]] = {}
     for var, value in namespace.items():
         if isinstance(value, Flow) and not var.startswith("__") and id(value) not in found:
@@ -187,7 +233,7 @@ def load_flow_file(target: str) -> LoadedFlow:
                 f"'{path.name}:NAME', e.g. '{path.name}:{selector(*candidates[0])}'."
             )
         var, flow = candidates[0]
-        return LoadedFlow(flow, path, selector(var, flow))
+        return LoadedFlow(flow, path, selector(var, flow), module)
     by_var = [(v, f) for v, f in candidates if v == wanted]
     by_name = [(v, f) for v, f in candidates if f.name == wanted]
     chosen = by_var or by_name
@@ -201,7 +247,7 @@ def load_flow_file(target: str) -> LoadedFlow:
             "pick one by its variable name."
         )
     var, flow = chosen[0]
-    return LoadedFlow(flow, path, selector(var, flow))
+    return LoadedFlow(flow, path, selector(var, flow), module)
 
 
 def load_flow(target: str) -> tuple[Flow, str]:
@@ -283,7 +329,8 @@ def parse_parameter(text: str) -> tuple[str, Any]:
     """Parse one ``NAME=VALUE`` (as given to ``--param``).
 
     ``VALUE`` is read as JSON when it is valid JSON (``8``, ``true``, ``[1, 2]``,
-    ``{"a": 1}``, ``"quoted"``), else taken as a plain string (``eu-west``).
+    ``{"a": 1}``, ``"quoted"``), else taken as a plain string (``eu-west``). ``NaN``
+    and ``Infinity`` are not JSON, so they stay text.
 
     Args:
         text: the ``NAME=VALUE`` text.
@@ -292,7 +339,8 @@ def parse_parameter(text: str) -> tuple[str, Any]:
         The name and the value.
 
     Raises:
-        RunsError: when there is no ``=`` or no name before it.
+        RunsError: when there is no ``=`` or no name before it, or the value is a
+            number too long for Python to read (more than ``sys.get_int_max_str_digits()``).
     """
     name, sep, raw = text.partition("=")
     name = name.strip()
@@ -301,14 +349,26 @@ def parse_parameter(text: str) -> tuple[str, Any]:
             f"Parameter {text!r} is not NAME=VALUE; write it like --param batch_size=8."
         )
     try:
-        value: Any = json.loads(raw)
+        value: Any = json.loads(raw, parse_constant=_not_json)
     except ValueError:
+        digits = raw.strip().lstrip("-")
+        if digits.isdigit() and len(digits) > sys.get_int_max_str_digits():
+            raise RunsError(
+                f"Parameter '{name}' is a {len(digits)}-digit number, longer than the "
+                f"{sys.get_int_max_str_digits()} digits Python reads; pass it quoted "
+                f"(--param '{name}=\"...\"') to use it as text."
+            ) from None
         value = raw
     return name, value
 
 
+def _not_json(constant: str) -> Any:
+    """``json.loads`` accepts NaN and Infinity; they are not JSON, so refuse them."""
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_parameters(items: Iterable[str]) -> dict[str, Any]:
-    """Parse several ``NAME=VALUE`` texts (see :func:`parse_parameter`); later ones win.
+    """Parse several ``NAME=VALUE`` texts (see :func:`parse_parameter`).
 
     Args:
         items: the texts.
@@ -317,9 +377,19 @@ def parse_parameters(items: Iterable[str]) -> dict[str, Any]:
         Values by parameter name.
 
     Raises:
-        RunsError: for the first text that is not ``NAME=VALUE``.
+        RunsError: for the first text that is not ``NAME=VALUE``, or a name given twice.
     """
-    return dict(parse_parameter(item) for item in items)
+    values: dict[str, Any] = {}
+    first: dict[str, str] = {}
+    for item in items:
+        name, value = parse_parameter(item)
+        if name in values:
+            raise RunsError(
+                f"Parameter '{name}' is given twice (--param {first[name]} and "
+                f"--param {item}); give it once."
+            )
+        values[name], first[name] = value, item
+    return values
 
 
 def check_parameters(flow: Flow, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -654,8 +724,13 @@ def flows(store: RunStore | str | None = None) -> list[FlowRecord]:
 
 
 # -- resume and restart ---------------------------------------------------------------------
-def _flow_of_run(run: FlowRunRecord, flow: Flow | None) -> tuple[Flow, str | None]:
+def _flow_of_run(run: FlowRunRecord, flow: Flow | None, verb: str) -> tuple[Flow, str | None]:
     """The flow to resume or restart ``run`` with, checked against the recorded graph.
+
+    Args:
+        run: the run.
+        flow: the flow the caller passed, or None to load it from the run's source.
+        verb: ``"restart"`` or ``"resume"``, for the hints in messages.
 
     Returns:
         The flow and the source text to record with the continued run.
@@ -672,10 +747,18 @@ def _flow_of_run(run: FlowRunRecord, flow: Flow | None) -> tuple[Flow, str | Non
         return flow, run.source
     if not run.source:
         raise RunsError(
-            f"Run {short} was recorded without a source file, so its flow cannot be "
-            f"loaded; from Python pass it: runs.resume('{short}', flow=flow)."
+            f"Run {short} was recorded without a source file (its flow was not a "
+            "module-level variable of the file that ran it), so its flow cannot be "
+            f"loaded; from Python, pass the flow that ran: "
+            f"lockgate.runs.{verb}('{short}', flow=flow)."
         )
-    loaded = _reload(run.source)
+    try:
+        loaded = _reload(run.source)
+    except RunsError as exc:
+        raise RunsError(
+            f"{exc} To {verb} the run anyway, from Python pass the flow that ran: "
+            f"lockgate.runs.{verb}('{short}', flow=flow)."
+        ) from None
     if graph_hash(loaded.flow) != run.graph_hash:
         raise RunsError(
             f"The flow in '{loaded.source}' has changed since run {short} started "
@@ -811,7 +894,7 @@ def resume(
                 chosen |= slugs
         else:
             chosen = {r.task_slug for r in paused}
-        flow, source = _flow_of_run(run, flow)
+        flow, source = _flow_of_run(run, flow, "resume")
         by_slug = _flow_tasks_by_slug(flow)
         missing = sorted(s for s in chosen if s not in by_slug)
         if missing:
@@ -886,7 +969,7 @@ def restart(
                 f"Run {short} has no failed or unfinished tasks to restart; "
                 f"`lockgate resume {short}` approves its paused ones."
             )
-        flow, source = _flow_of_run(run, flow)
+        flow, source = _flow_of_run(run, flow, "restart")
         stored = opened.task_states(run.id, flow)
         states: dict[Task, State] = {}
         for t in flow.sorted_tasks():
