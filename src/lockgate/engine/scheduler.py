@@ -39,7 +39,12 @@ from collections.abc import Callable, Collection, Generator, Iterable, Mapping, 
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
-from lockgate.engine.executors.base import RunCancelledError, TaskTimeoutError
+from lockgate.engine.executors.base import (
+    RunCancelledError,
+    RunInterrupted,
+    TaskTimeoutError,
+    task_exit_error,
+)
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult
 from lockgate.engine.signals import ENDRUN
@@ -115,12 +120,21 @@ def call_task_code(
 
     This is the function executors run (in a thread, a process or on a Dask
     worker), so the context arrives wherever the task's code runs.
+
+    Raises:
+        TaskExitError: the task's code raised ``SystemExit`` or ``KeyboardInterrupt``
+            (which must not end the process or worker running it).
+        Exception: whatever else the task's code raised.
     """
     token = ctx.set_values(context)
     try:
         if task.timeout is not None and timeout_handler is not None:
             return timeout_handler(task.run, timeout=task.timeout, **inputs)
         return task.run(**inputs)
+    except RunInterrupted:
+        raise  # Ctrl-C on the run itself: it cancels the run (see _outcome)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise task_exit_error(exc) from exc
     finally:
         ctx.reset(token)
 
@@ -130,6 +144,10 @@ def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, A
         return True, fn(*args, **kwargs)
     except (Exception, ENDRUN) as exc:  # the task's failure (or ENDRUN): for its pipeline
         return False, exc
+    except RunInterrupted:  # Ctrl-C stopped the task's code: the run is being cancelled
+        return False, RunCancelledError("the flow run was interrupted (Ctrl-C).")
+    except (SystemExit, KeyboardInterrupt) as exc:  # raised by the task's code itself
+        return False, task_exit_error(exc)
 
 
 def initial_state(given: State | None, start: bool) -> State:

@@ -37,7 +37,10 @@ from lockgate.engine.executors.base import (
     Executor,
     ExecutorError,
     RunCancelledError,
+    RunInterrupted,
+    TaskExitError,
     TaskTimeoutError,
+    task_exit_error,
 )
 from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface
@@ -738,7 +741,10 @@ class TaskRunner(Runner):
         run the code on the executor and passes a handler that replays the outcome).
         A return value gives ``Success("Task run succeeded.")``; a signal gives its
         state; running past the timeout gives ``TimedOut``; an executor that could not
-        run the code or bring its outcome back gives ``Failed`` naming the task; any
+        run the code or bring its outcome back, or code that raised ``SystemExit`` or
+        ``KeyboardInterrupt`` (:class:`~lockgate.engine.executors.base.TaskExitError`),
+        gives ``Failed`` naming the task and the reason; Ctrl-C on the run gives
+        ``Cancelled``; any
         other exception gives ``Failed("Unexpected error: ...")`` with the exception
         as result. Inputs given as :class:`~lockgate.engine.result.Result` objects (as
         Prefect 0.5.1 passes them) are unwrapped to their values.
@@ -765,10 +771,15 @@ class TaskRunner(Runner):
             if timeout_handler is None and task.timeout is not None:
                 timeout_handler = _INLINE.timeout_handler
         try:
-            if timeout_handler is None:
-                value = task.run(**inputs)
-            else:
-                value = timeout_handler(task.run, timeout=task.timeout, **inputs)
+            try:
+                if timeout_handler is None:
+                    value = task.run(**inputs)
+                else:
+                    value = timeout_handler(task.run, timeout=task.timeout, **inputs)
+            except RunInterrupted:
+                raise RunCancelledError("the flow run was interrupted (Ctrl-C).") from None
+            except (SystemExit, KeyboardInterrupt) as exc:  # must not end the flow's process
+                raise task_exit_error(exc) from exc
             new = Success("Task run succeeded.", result=value)
             handler = task.result_handler or self.result_handler
             if handler is not None:
@@ -790,7 +801,7 @@ class TaskRunner(Runner):
                 result=exc,
                 cached_inputs=inputs,
             )
-        except ExecutorError as exc:
+        except (ExecutorError, TaskExitError) as exc:
             if ctx.current().get("raise_on_exception"):
                 raise
             name = ctx.current().get("task_full_name", task.name)

@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Executor", "ExecutorError", "RunCancelledError", "TaskTimeoutError", "WorkerLostError"]
+__all__ = [
+    "Executor",
+    "ExecutorError",
+    "RunCancelledError",
+    "RunInterrupted",
+    "TaskExitError",
+    "TaskTimeoutError",
+    "WorkerLostError",
+    "task_exit_error",
+]
 
 
 class TaskTimeoutError(TimeoutError):
@@ -27,6 +36,39 @@ class TaskTimeoutError(TimeoutError):
 
 class RunCancelledError(Exception):
     """The outcome the loop gives a call still running when its flow run is cancelled."""
+
+
+class TaskExitError(Exception):
+    """A task's code raised ``SystemExit`` or ``KeyboardInterrupt``.
+
+    Task code cannot end the process running the flow (nor a worker): the exception
+    is caught where the code ran and replaced by this one, so the task fails with the
+    reason (``SystemExit(0)``, ``KeyboardInterrupt()``) and the run goes on.
+    """
+
+
+def task_exit_error(exc: BaseException) -> TaskExitError:
+    """The :class:`TaskExitError` for a ``SystemExit`` or ``KeyboardInterrupt`` of task code.
+
+    Args:
+        exc: what the task's code raised.
+
+    Returns:
+        The error, its cause set to ``exc`` (so the traceback shows where it came from).
+    """
+    error = TaskExitError(f"the task's code raised {exc!r}")
+    error.__cause__ = exc
+    return error
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a task's code runs inline, in the thread running the flow.
+
+    The flow run raises it (instead of a plain ``KeyboardInterrupt``) only inside task
+    code, so the task ends ``Cancelled`` and the run is cancelled; a
+    ``KeyboardInterrupt`` the task's code raises itself fails the task
+    (:class:`TaskExitError`).
+    """
 
 
 class ExecutorError(Exception):
