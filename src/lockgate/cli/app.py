@@ -536,7 +536,18 @@ def ui(
         typer.Option(
             "--token",
             metavar="TOKEN",
-            help="Access token actions need (made up and printed when --host is not loopback).",
+            help=(
+                "Access token for actions, and for every page off loopback (made up and "
+                "printed when --host is not loopback)."
+            ),
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help="Also answer to this host name (repeatable); others are refused.",
         ),
     ] = None,
     store: StoreOption = None,
@@ -550,4 +561,11 @@ def ui(
             "pip install 'lockgate[ui]'."
         )
     with _user_errors():
-        serve(store, host=host, port=port, token=token, echo=typer.echo)
+        serve(
+            store,
+            host=host,
+            port=port,
+            token=token,
+            echo=typer.echo,
+            allowed_hosts=allowed_host or (),
+        )
