@@ -6,6 +6,7 @@ it runs, so the tests see exactly what ran again after a resume or a restart.
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import textwrap
 from collections import Counter
@@ -369,6 +370,50 @@ def test_runs_recorded_from_python_without_a_source_take_the_flow(
     state = runs.resume(run_id, store=store, flow=flow)
     assert state.is_successful()
     assert calls == ["first", "second"]
+
+
+def test_restart_of_a_run_without_a_source_says_to_pass_the_flow_to_restart(
+    store: RunStore,
+) -> None:
+    from lockgate import Flow, task
+
+    @task
+    def boom() -> None:
+        raise ValueError("broken today")
+
+    with Flow("built-in-a-function") as flow:  # not a module variable: no source
+        boom()
+    recorder = store.recorder()
+    flow.run(store=recorder)
+    short = recorder.flow_run_id[:8]
+    with pytest.raises(runs.RunsError) as caught:
+        runs.restart(short, store=store)
+    message = str(caught.value)
+    assert f"lockgate.runs.restart('{short}', flow=flow)" in message
+    assert "resume" not in message and "\n" not in message
+
+
+def test_a_run_of_a_module_level_flow_records_its_file_and_variable(
+    tmp_path: Path, store: RunStore
+) -> None:
+    path = tmp_path / "from_python.py"
+    path.write_text(
+        "from lockgate import Flow, task\n"
+        "@task\n"
+        "def one():\n"
+        "    return 1\n"
+        "with Flow('from-python') as my_flow:\n"
+        "    one()\n"
+        "def go(store):\n"
+        "    recorder = store.recorder()\n"
+        "    my_flow.run(store=recorder)\n"
+        "    return recorder.flow_run_id\n"
+    )
+    namespace = runpy.run_path(str(path))
+    run_id = namespace["go"](store)
+    assert store.get_run(run_id).source == f"{path}:my_flow"
+    loaded = runs.load_flow_file(f"{path}:my_flow")
+    assert loaded.flow.name == "from-python"
 
 
 def test_restart_keeps_paused_tasks_waiting(tmp_path: Path, store: RunStore) -> None:

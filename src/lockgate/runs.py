@@ -29,6 +29,7 @@ import runpy
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ __all__ = [
     "run_file",
     "run_flow",
     "show",
+    "skip_run_while_loading",
     "state_name",
     "task_states_from_records",
     "visualize",
@@ -85,8 +87,43 @@ _RUN_NAME = "__lockgate_flow__"
 """The ``__name__`` a flow file runs under: its ``if __name__ == "__main__":`` block is skipped."""
 
 
+_LOADING: ContextVar[Path | None] = ContextVar("lockgate_loading_flow_file", default=None)
+"""The flow file :func:`load_flow_file` is running now (None outside a load)."""
+
+
 class RunsError(Exception):
     """Bad input to a run command: the message is one line that says what to do."""
+
+
+def skip_run_while_loading(flow: Flow) -> bool:
+    """Whether ``flow.run()`` is being called by a flow file that lockgate is loading.
+
+    A file that ends in a bare ``flow.run()`` (as Prefect 0.5's examples do) would run
+    its flow once when ``lockgate run`` (the dashboard, a restart) loads it, and again
+    when lockgate runs it. :meth:`Flow.run` asks this first and skips the call while a
+    file loads; one line on stderr says so.
+
+    Args:
+        flow: the flow whose ``run`` was called.
+
+    Returns:
+        True when the call must be skipped (the note is printed).
+    """
+    path = _LOADING.get()
+    if path is None:
+        return False
+    line = ""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename == str(path):
+            line = f" at line {frame.f_lineno}"
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+    sys.stderr.write(
+        f"lockgate: skipped the flow.run() of flow '{flow.name}' in {path}{line} while "
+        "loading the file (lockgate runs the flow itself).\n"
+    )
+    return True
 
 
 # -- loading flows from files ------------------------------------------------------------
@@ -271,6 +308,7 @@ def _run_file(path: Path) -> dict[str, Any]:
     added = directory not in sys.path
     if added:
         sys.path.insert(0, directory)
+    loading = _LOADING.set(path)
     try:
         return runpy.run_path(str(path), run_name=_RUN_NAME)
     except KeyboardInterrupt:
@@ -288,6 +326,8 @@ def _run_file(path: Path) -> dict[str, Any]:
             f"Loading '{path}' failed{where}: {type(exc).__name__}: {_one_line(exc)}; "
             f"fix the file (`python {path}` shows the full traceback)."
         ) from None
+    finally:
+        _LOADING.reset(loading)
 
 
 def _forget(directory: str, added: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -728,6 +729,14 @@ class Flow:
                 ``FlowRunner.run``.
             lockgate.store.StoreError: when the store cannot be opened.
         """
+        # A bare flow.run() at the end of a file that `lockgate run`, the dashboard or a
+        # restart is loading: lockgate runs the flow itself, so this call is skipped.
+        loader = sys.modules.get("lockgate.runs")
+        if loader is not None and loader.skip_run_while_loading(self):
+            from lockgate.engine.state import Pending
+
+            skipped = Pending("Not run: lockgate was loading this flow's file and runs it itself.")
+            return self._with_every_task_state(skipped)
         given = dict(parameters or {})
         for name in self._parameters.keys() & kwargs.keys():
             given[name] = kwargs.pop(name)

@@ -68,7 +68,7 @@ from lockgate.store._writer import (
     unlock_run,
 )
 from lockgate.store.errors import StoreError
-from lockgate.store.graph import graph_hash
+from lockgate.store.graph import graph_document, graph_hash
 from lockgate.store.results import (
     INLINE_HANDLER_NAME,
     INLINE_LIMIT,
@@ -715,7 +715,7 @@ class _RunWriter:
             conn.execute(fr.update().where(fr.c.id == self.run_id).values(**values))
             return {slug: seq for slug, seq in seqs}
         digest = graph_hash(flow)
-        flow_id = _flow_id(conn, flow.name, digest, recorder.source or "", ts)
+        flow_id = _flow_id(conn, flow, digest, recorder.source or "", ts)
         conn.execute(
             fr.insert().values(
                 id=self.run_id,
@@ -929,23 +929,36 @@ def _safe(location: str, handler: Any) -> Any:
     return SafeResult(location, handler)
 
 
-def _flow_id(conn: Connection, name: str, digest: str, source: str, ts: float) -> int:
+def _flow_id(conn: Connection, flow: Flow, digest: str, source: str, ts: float) -> int:
+    """The id of the ``flows`` row of this name, graph and source, made when new.
+
+    The graph document is built only for a new row (or an older row without one):
+    once per graph, not once per run.
+    """
     f = schema.flows
-    where = (f.c.name == name, f.c.graph_hash == digest, f.c.source == source)
-    found = conn.execute(sa.select(f.c.id).where(*where)).scalar()
-    if found is None:
-        dialect = conn.dialect.name
-        values = {"name": name, "graph_hash": digest, "source": source, "created": ts}
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+    where = (f.c.name == flow.name, f.c.graph_hash == digest, f.c.source == source)
+    found = conn.execute(sa.select(f.c.id, f.c.graph.is_(None)).where(*where)).first()
+    if found is not None:
+        if found[1]:
+            conn.execute(f.update().where(f.c.id == found[0]).values(graph=graph_document(flow)))
+        return int(found[0])
+    dialect = conn.dialect.name
+    values = {
+        "name": flow.name,
+        "graph_hash": digest,
+        "source": source,
+        "created": ts,
+        "graph": graph_document(flow),
+    }
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            conn.execute(pg_insert(f).values(**values).on_conflict_do_nothing())
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        conn.execute(pg_insert(f).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            conn.execute(sqlite_insert(f).values(**values).on_conflict_do_nothing())
-        found = conn.execute(sa.select(f.c.id).where(*where)).scalar_one()
-    return int(found)
+        conn.execute(sqlite_insert(f).values(**values).on_conflict_do_nothing())
+    return int(conn.execute(sa.select(f.c.id).where(*where)).scalar_one())
 
 
 def _parameters_json(context: Mapping[str, Any]) -> str:
@@ -970,6 +983,35 @@ def describe_executor(executor: Any) -> str:
     if isinstance(executor, str):
         return executor
     return type(executor).__name__
+
+
+def caller_source(flow: Flow) -> str | None:
+    """``"FILE:VARIABLE"`` of the file that holds ``flow`` in a module-level variable
+    and called ``flow.run``, so ``lockgate restart`` can load the flow again.
+
+    The calling frames are searched, innermost first, skipping lockgate's own; the first
+    module (with a ``__file__``) whose globals hold this very flow names it. A flow
+    built inside a function, in a notebook or in ``python -c`` has no such file: None.
+
+    Args:
+        flow: the flow being run.
+
+    Returns:
+        The source text, or None when it cannot be known.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame = sys._getframe(1)
+    while frame is not None:
+        module_globals = frame.f_globals
+        file = module_globals.get("__file__")
+        if isinstance(file, str) and file.endswith(".py"):
+            path = os.path.abspath(file)
+            if not path.startswith(package):
+                for name, value in list(module_globals.items()):
+                    if value is flow and not name.startswith("__"):
+                        return f"{path}:{name}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def run_with_store(
@@ -999,11 +1041,15 @@ def run_with_store(
     run_store, recorder, owned = resolve_store(store)
     try:
         if recorder is None:
-            recorder = run_store.recorder(executor=describe_executor(kwargs.get("executor")))
+            recorder = run_store.recorder(
+                source=caller_source(flow), executor=describe_executor(kwargs.get("executor"))
+            )
         else:
             recorder.check_unused()
             if recorder.executor is None:
                 recorder.executor = describe_executor(kwargs.get("executor"))
+            if recorder.source is None and not recorder.continuing:
+                recorder.source = caller_source(flow)
         hooks = [*(kwargs.pop("hooks", None) or ()), recorder]
         handlers = [*(kwargs.pop("task_runner_state_handlers", None) or ()), recorder.state_handler]
         context = {**(kwargs.pop("context", None) or {}), "flow_run_id": recorder.flow_run_id}

@@ -306,11 +306,44 @@ class RunStore:
             for r in rows
         ]
 
+    def get_run_graph(self, run_id: str) -> dict[str, Any] | None:
+        """The graph of the flow a run ran, as stored with it (no flow file is loaded).
+
+        Args:
+            run_id: the run id or a unique prefix.
+
+        Returns:
+            A dict in the layout of :meth:`Flow.serialize` (``name``, ``tasks`` with
+            each task's store ``slug``, ``name``, ``type``, ``tags``; ``edges`` with
+            ``upstream_task``/``downstream_task`` as ``{"slug": ...}``, ``key`` and
+            ``mapped``), or None for a run recorded before graphs were stored (or
+            whose stored graph cannot be read).
+
+        Raises:
+            UnknownRunError: no run (or several runs) match ``run_id``.
+        """
+        from lockgate.store.graph import expand_graph
+
+        f = schema.flows
+        with self.engine.connect() as conn:
+            run = self._find_run(conn, run_id)
+            blob = conn.execute(sa.select(f.c.graph).where(f.c.id == run.flow_id)).scalar()
+        if blob is None:
+            return None
+        try:
+            return expand_graph(bytes(blob))
+        except ValueError:
+            return None
+
     def list_flows(self) -> list[FlowRecord]:
         """Every flow (name, graph hash, source) with its run count and latest run."""
         f, fr = schema.flows, schema.flow_runs
         with self.engine.connect() as conn:
-            flows = conn.execute(sa.select(f).order_by(f.c.name, f.c.created)).all()
+            flows = conn.execute(
+                sa.select(f.c.id, f.c.name, f.c.graph_hash, f.c.source).order_by(
+                    f.c.name, f.c.created
+                )
+            ).all()
             stats = {
                 r.flow_id: (r.n, r.last)
                 for r in conn.execute(

@@ -36,10 +36,10 @@ __all__ = [
     "task_runs",
 ]
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest schema revision this lockgate knows (the Alembic head)."""
 
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 """Every revision id shipped in ``migrations/versions``, oldest first."""
 
 # A 64-bit id on PostgreSQL; SQLite needs plain INTEGER for an autoincrementing rowid.
@@ -56,6 +56,9 @@ flows = Table(
     # "" when the flow was not loaded from a file (NULL would defeat the unique key).
     Column("source", Text, nullable=False),
     Column("created", Float, nullable=False),
+    # The graph's shape (lockgate.store.graph.graph_document), written once per row so
+    # runs can be drawn without loading the flow's file; NULL for rows before 0003.
+    Column("graph", LargeBinary, nullable=True),
     UniqueConstraint("name", "graph_hash", "source", name="uq_flows_name_hash_source"),
 )
 

