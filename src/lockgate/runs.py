@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         LogRecord,
         RunStore,
         TaskRunRecord,
+        TransitionRecord,
     )
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "show",
     "skip_run_while_loading",
     "state_name",
+    "task_history",
     "task_states_from_records",
     "visualize",
     "waiting",
@@ -732,6 +734,48 @@ def logs(
         return lines
 
 
+def task_history(
+    run_id: str, task: str, store: RunStore | str | None = None
+) -> list[tuple[TaskRunRecord, list[TransitionRecord]]]:
+    """A task's state history: every transition, with time and message (``show --task``).
+
+    Args:
+        run_id: the run's id or a unique prefix.
+        task: the task's name or slug; ``NAME[3]`` picks one mapped child (a mapped
+            task's name alone gives the task and each of its children).
+        store: the store (see :func:`open_store`).
+
+    Returns:
+        ``(task run, its transitions oldest first)`` for each matching task run, the
+        task before its children.
+
+    Raises:
+        RunsError: when the run has no such task (or no such child).
+        lockgate.store.UnknownRunError: when no run has that id.
+    """
+    name, index = task, None
+    if task.endswith("]") and "[" in task:
+        head, _, tail = task[:-1].rpartition("[")
+        if tail.isdigit():
+            name, index = head, int(tail)
+    with open_store(store) as opened:
+        run = opened.get_run(run_id)
+        matched = _match_tasks(run, opened.task_runs(run.id), [name])[name]
+        if index is not None:
+            matched = [r for r in matched if r.map_index == index]
+            if not matched:
+                raise RunsError(
+                    f"Task '{name}' of run {run.id[:8]} has no mapped child {index}; "
+                    f"`lockgate show {run.id[:8]} --task {name}` lists its children."
+                )
+        by_run: dict[tuple[str, int], list[TransitionRecord]] = {}
+        for slug in sorted({r.task_slug for r in matched}):
+            for t in opened.transitions(run.id, task_slug=slug):
+                by_run.setdefault((slug, t.map_index), []).append(t)
+        matched.sort(key=lambda r: (r.task_slug, r.map_index))
+        return [(r, by_run.get((r.task_slug, r.map_index), [])) for r in matched]
+
+
 def waiting(run_id: str, store: RunStore | str | None = None) -> list[TaskRunRecord]:
     """The task runs of a run that are Paused, waiting for approval.
 
@@ -1002,7 +1046,7 @@ def restart(
         _check_not_live(run, "restarting")
         _wait_for_writer_unless_live(opened, run)
         records = opened.task_runs(run.id)
-        if run.state not in ("Failed", "Crashed") and not any(
+        if run.state not in ("Failed", "Cancelled", "Crashed") and not any(
             r.state in _RESTARTED for r in records
         ):
             raise RunsError(
