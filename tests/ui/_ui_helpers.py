@@ -275,8 +275,20 @@ class Server:
                 self.proc.wait(timeout=15)
 
 
-def start_server(site: Site, tmp: Path, *extra: str) -> Server:
-    """Start ``lockgate ui --port 0 --store URL [extra]``; return once it listens."""
+def start_server(
+    site: Site,
+    tmp: Path,
+    *extra: str,
+    connect: str = "127.0.0.1",
+    token_line: bool | None = None,
+) -> Server:
+    """Start ``lockgate ui --port 0 --store URL [extra]``; return once it listens.
+
+    The returned server's ``url`` is ``http://{connect}:PORT/`` (the printed address
+    may name the machine instead, e.g. with ``--host 0.0.0.0``); ``printed`` has the
+    lines it printed, with the token line when ``token_line`` (default: when
+    ``--token`` is given).
+    """
     log = tmp / f"ui-{uuid.uuid4().hex[:6]}.stderr"
     env = {**os.environ, "LOCKGATE_HOME": str(site.home), "PYTHONUNBUFFERED": "1"}
     code = "from lockgate.cli import main; main()"
@@ -309,14 +321,14 @@ def start_server(site: Site, tmp: Path, *extra: str) -> Server:
         if line is None:
             raise AssertionError(f"lockgate ui exited {proc.wait()}: {log.read_text()}")
         printed.append(line)
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        found = re.search(r"http://\S+:(\d+)/", line)
         if found:
             break
-    if "--token" in extra:  # the token line follows the address
+    if token_line if token_line is not None else "--token" in extra:  # it follows the address
         line = lines.get(timeout=START_TIMEOUT_S)
         if line is not None:
             printed.append(line)
-    return Server(found.group(0), proc, log, printed)
+    return Server(f"http://{connect}:{found.group(1)}/", proc, log, printed)
 
 
 # -- plain HTTP --------------------------------------------------------------------------------

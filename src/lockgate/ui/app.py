@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from lockgate.store import StoreError, UnknownRunError
 from lockgate.ui import actions, live, views
-from lockgate.ui.base import HERE, Dashboard, StoreHolder, error_page, make_templates
+from lockgate.ui.base import HERE, Dashboard, StoreHolder, error_page, make_templates, render
 from lockgate.ui.graphs import FlowGraphs
 from lockgate.ui.jobs import Jobs
 from lockgate.ui.security import AccessToken, Csrf, Guard
@@ -28,6 +29,8 @@ def create_app(
     token: str | None = None,
     *,
     allowed_hosts: Sequence[str] | None = None,
+    any_address: bool = False,
+    reads_need_token: bool = False,
     poll_interval: float = 0.5,
 ) -> Starlette:
     """Build the dashboard as an ASGI application (serve it with any ASGI server).
@@ -42,19 +45,27 @@ def create_app(
             in the cookie ``/?token=TOKEN`` sets. ``lockgate ui`` makes one when it
             listens on a non-loopback address.
         allowed_hosts: answer only requests whose ``Host`` is one of these names
-            (``lockgate ui`` passes the loopback names when bound to loopback, against
-            DNS rebinding); None answers any.
+            (against DNS rebinding: ``lockgate ui`` passes the names of the address
+            it listens on, and ``--allowed-host``); None answers any.
+        any_address: also answer requests whose ``Host`` is an IP address (for a
+            server listening on every address of the machine).
+        reads_need_token: every page needs the token, not only actions (``lockgate
+            ui`` sets it when listening on a non-loopback address).
         poll_interval: seconds between two looks at the store for live run pages.
 
     Returns:
         The Starlette application.
+
+    Raises:
+        ValueError: ``token`` is empty (no action could ever be allowed) or holds
+            characters a cookie cannot carry, or ``reads_need_token`` without a token.
     """
     board = Dashboard(
         store=StoreHolder(store_url),
         jobs=Jobs(),
         graphs=FlowGraphs(),
         csrf=Csrf(),
-        access=AccessToken(token),
+        access=AccessToken(token, for_reads=reads_need_token),
         templates=make_templates(),
         poll_interval=poll_interval,
     )
@@ -79,7 +90,15 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, allowed_hosts=allowed_hosts)],
+        middleware=[
+            Middleware(
+                Guard,
+                allowed_hosts=allowed_hosts,
+                any_address=any_address,
+                access=board.access,
+                locked=_locked,
+            )
+        ],
         exception_handlers={
             UnknownRunError: _unknown_run,
             StoreError: _store_error,
@@ -90,6 +109,16 @@ def create_app(
     )
     app.state.dashboard = board
     return app
+
+
+async def _locked(scope: Scope, receive: Receive, send: Send) -> None:
+    """The page that asks for the access token before showing anything (status 401)."""
+    request = Request(scope, receive)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    # Not even the store's address is shown before the token is given.
+    context = {"next": here, "store_label": "", "locked": True}
+    response = render(request, "locked.html", context, status_code=401)
+    await response(scope, receive, send)
 
 
 def _confirm(request: Request) -> Response:

@@ -11,16 +11,22 @@ Every action is a POST that must pass three checks (see :func:`refusal`):
   non-loopback address): the form's ``token`` field or the ``lockgate_token`` cookie
   (set by opening ``/?token=...`` once, or by a form that carried it).
 
-:class:`Guard` is an ASGI middleware that, when bound to loopback, refuses requests
-whose ``Host`` is not a loopback name (DNS rebinding), and adds security headers.
+:class:`Guard` is an ASGI middleware that refuses requests whose ``Host`` is not a
+name the server was started for (DNS rebinding), asks for the access token before
+serving any page when reads need it (a server bound off loopback), and adds security
+headers.
+
+Tokens are compared as UTF-8 bytes: a cookie or form value with non-ASCII characters
+(which another web app on the same host name can plant) is simply a wrong token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -36,6 +42,8 @@ __all__ = [
     "AccessToken",
     "Csrf",
     "Guard",
+    "equal",
+    "is_ip_literal",
     "refusal",
     "same_origin",
 ]
@@ -44,6 +52,7 @@ CSRF_COOKIE = "lockgate_csrf"
 CSRF_FIELD = "csrf_token"
 TOKEN_COOKIE = "lockgate_token"
 TOKEN_FIELD = "token"
+_COOKIE_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=:@!")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Host names a loopback-bound dashboard answers to."""
 
@@ -57,6 +66,26 @@ _HEADERS = [
         b"img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
     ),
 ]
+
+
+def equal(given: str | None, expected: str) -> bool:
+    """Whether two secrets are equal, in constant time, whatever characters they hold.
+
+    ``hmac.compare_digest`` refuses ``str`` with non-ASCII characters (a TypeError, so
+    an HTTP 500), so both sides are compared as UTF-8 bytes.
+
+    Args:
+        given: what the request carried (None or empty never matches).
+        expected: the secret.
+
+    Returns:
+        True when they are the same text.
+    """
+    if not given:
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 class Csrf:
@@ -82,7 +111,7 @@ class Csrf:
         if not token or token.count(".") != 1:
             return False
         nonce, signature = token.split(".")
-        return hmac.compare_digest(signature, self._sign(nonce))
+        return equal(signature, self._sign(nonce))
 
     def token_for(self, request: Request) -> tuple[str, bool]:
         """The token to put in the page's forms, and whether its cookie must be set.
@@ -103,7 +132,7 @@ class Csrf:
         """Whether the form's token matches the cookie and is signed by this process."""
         field = (form.get(CSRF_FIELD) or [""])[0]
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        return bool(field) and hmac.compare_digest(field, cookie) and self.signed(field)
+        return equal(field, cookie) and self.signed(field)
 
 
 class AccessToken:
@@ -111,10 +140,26 @@ class AccessToken:
 
     Args:
         token: the token; None means actions need none (loopback only).
+        for_reads: every page needs the token too, not only actions (a dashboard
+            reachable from other machines: runs' parameters, inputs and logs are data).
+
+    Raises:
+        ValueError: ``token`` is empty or blank (no request could ever carry it), or
+            ``for_reads`` without a token.
     """
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, for_reads: bool = False) -> None:
+        if token is not None and not token.strip():
+            raise ValueError("The access token must not be empty.")
+        if token is not None and not _COOKIE_SAFE.issuperset(token):
+            # It travels in a cookie and a URL: other characters would be mangled.
+            raise ValueError(
+                "The access token may only hold ASCII letters, digits and - _ . ~ + / = : @ !"
+            )
+        if for_reads and token is None:
+            raise ValueError("Reads can only need the access token when there is one.")
         self.token = token
+        self.for_reads = for_reads
 
     @property
     def required(self) -> bool:
@@ -123,7 +168,7 @@ class AccessToken:
 
     def matches(self, text: str | None) -> bool:
         """Whether ``text`` is the token (constant-time)."""
-        return self.token is not None and bool(text) and hmac.compare_digest(text or "", self.token)
+        return self.token is not None and equal(text, self.token)
 
     def cookie_ok(self, request: Request) -> bool:
         """Whether the request carries the token in its cookie (or none is needed)."""
@@ -201,34 +246,95 @@ def _host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` (from a ``Host`` header, without port) is an IP address.
+
+    Args:
+        host: a host name or an address (``192.0.2.7``, ``fe80::1%eth0``).
+
+    Returns:
+        True for IPv4 and IPv6 addresses, False for names.
+    """
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+Refuse = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""Sends the page that asks for the access token (the app renders it)."""
+
+_OPEN_PATHS = ("/static/", "/healthz")
+"""What a dashboard whose reads need the token still serves without it (no run data)."""
+
+
 class Guard:
-    """ASGI middleware: a Host check (when given host names) and security headers.
+    """ASGI middleware: a Host check, the access token for reads, and security headers.
+
+    DNS rebinding: a web page the user visits can point its own name at this machine
+    and then read the dashboard as if it were its own site, with its own name in the
+    ``Host`` header (and in ``Origin``, so the CSRF check's origin test passes too).
+    Answering only the names the server was started for stops that. An IP address in
+    ``Host`` cannot be such a page (the attacker's page would be on the attacker's
+    name), so ``any_address`` accepts every IP literal for a server listening on all
+    addresses, whose own addresses are not all known.
 
     Args:
         app: the application.
         allowed_hosts: host names to answer to (e.g. :data:`LOOPBACK_HOSTS` for a
             loopback-bound server); None answers to any.
+        any_address: also answer to any IP address in ``Host``.
+        access: when its ``for_reads`` is set, every page but the static files and
+            ``/healthz`` needs the token's cookie (or ``/?token=`` to set it).
+        locked: sends the page that asks for the token (required with ``access``).
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Sequence[str] | None = None,
+        *,
+        any_address: bool = False,
+        access: AccessToken | None = None,
+        locked: Refuse | None = None,
+    ) -> None:
         self.app = app
         self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+        self.any_address = any_address
+        self.access = access if access is not None and access.for_reads else None
+        self.locked = locked
+
+    def host_allowed(self, header: str) -> bool:
+        """Whether a request with this ``Host`` header may be answered.
+
+        Args:
+            header: the ``Host`` header (with or without a port).
+
+        Returns:
+            True for the names the server answers to (and IP literals with
+            ``any_address``).
+        """
+        if self.allowed is None:
+            return True
+        host = _host_name(header)
+        return host in self.allowed or (self.any_address and is_ip_literal(host))
+
+    def _needs_token(self, scope: Scope) -> bool:
+        if self.access is None:
+            return False
+        path: str = scope.get("path", "")
+        if path.startswith(_OPEN_PATHS):
+            return False
+        request = Request(scope)
+        if path == "/" and TOKEN_FIELD in request.query_params:
+            return False  # the page that checks a token and sets its cookie
+        return not self.access.cookie_ok(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.allowed is not None:
-            headers = dict(scope.get("headers") or [])
-            host = _host_name(headers.get(b"host", b"").decode("latin-1"))
-            if host not in self.allowed:
-                response = Response(
-                    "This dashboard only answers to loopback host names.",
-                    status_code=400,
-                    media_type="text/plain",
-                )
-                await response(scope, receive, send)
-                return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -236,4 +342,24 @@ class Guard:
                 message["headers"] = [*message["headers"], *_HEADERS]
             await send(message)
 
+        headers = dict(scope.get("headers") or [])
+        if not self.host_allowed(headers.get(b"host", b"").decode("latin-1")):
+            response = Response(
+                "This dashboard does not answer to this host name (the Host header). "
+                "Use the address `lockgate ui` printed, or start it with "
+                "--allowed-host NAME for a name it should answer to.",
+                status_code=400,
+                media_type="text/plain",
+            )
+            await response(scope, receive, send_with_headers)
+            return
+        if self._needs_token(scope):
+            if self.locked is None:
+                response = Response(
+                    "This dashboard needs its access token.", 401, media_type="text/plain"
+                )
+                await response(scope, receive, send_with_headers)
+            else:
+                await self.locked(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)

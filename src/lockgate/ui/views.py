@@ -146,17 +146,35 @@ def runs_page(request: Request) -> Response:
     return render(request, "runs.html", context)
 
 
+def _local_path(text: str | None) -> str:
+    """``text`` when it is a path of this dashboard (``/runs/...``), else ``/``.
+
+    Only a path is followed after the token is taken, never another site's address
+    (``//evil.example`` or ``https://...``).
+    """
+    if not text or not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return "/"
+    if any(ord(c) < 32 for c in text):
+        return "/"
+    return text
+
+
 def _take_token(request: Request, token: str) -> Response:
-    """``/?token=...``: remember a valid access token in a cookie, then drop it from the URL."""
+    """``/?token=...[&next=PATH]``: remember a valid access token in a cookie, then go to
+    ``next`` (or the runs), dropping the token from the address."""
     access = dashboard(request).access
     if not access.matches(token):
-        return error_page(
-            request,
-            403,
-            "Wrong access token",
-            "That is not the token `lockgate ui` printed when it started.",
-        )
-    response = RedirectResponse("/", status_code=303)
+        next_path = _local_path(request.query_params.get("next"))
+        context = {
+            "title": "Wrong access token",
+            "status": 403,
+            "problem": "That is not the token `lockgate ui` printed when it started.",
+            "next": next_path,
+            "store_label": "" if access.for_reads else dashboard(request).store.label,
+            "locked": access.for_reads,
+        }
+        return render(request, "locked.html", context, status_code=403)
+    response = RedirectResponse(_local_path(request.query_params.get("next")), status_code=303)
     access.remember(response)
     return response
 
