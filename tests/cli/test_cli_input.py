@@ -264,7 +264,6 @@ def test_reading_commands_never_create_a_store(
     assert not typo.exists()
 
 
-def test_limit_must_be_positive(cli: Callable[..., Result]) -> None:
-    result = cli("runs", "--limit", "0")
-    assert result.exit_code == 2
-    assert "Invalid value for '--limit' / '-n'" in result.stderr
+def test_limit_must_be_positive(cli: Callable[..., Result], error_line: ErrorLine) -> None:
+    line = error_line(cli("runs", "--limit", "0"))
+    assert line == "Error: --limit must be 1 or more (got 0); e.g. `lockgate runs --limit 20`."

@@ -3,16 +3,20 @@
 Only typer is imported at module level: the store, rich tables and executors are
 imported inside the commands, so ``lockgate --help`` does not pay for them.
 
-Exit codes: 0 success; 1 the run failed (or a question was declined); 2 bad input
-(a one-line ``Error:`` on stderr; nothing in the store changed); 3 the run is not
-finished (tasks are Paused, waiting for ``lockgate resume``).
+Exit codes (``run``, ``resume`` and ``restart`` exit with the code of the run's
+recorded state, whatever the tasks did): 0 success; 1 the run failed (or a question
+was declined); 2 bad input (a one-line ``Error:`` on stderr; nothing in the store
+changed); 3 the run is not finished (tasks are Paused, waiting for ``lockgate
+resume``); 130 the run was cancelled (Ctrl-C, or ``lockgate cancel``).
 """
 
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -21,19 +25,72 @@ if TYPE_CHECKING:
 
     from lockgate.cli.progress import RunProgress
     from lockgate.engine.state import State
-    from lockgate.store import RunStore, TaskRunRecord
+    from lockgate.store import FlowRunRecord, RunStore, TaskRunRecord
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_NOT_FINISHED", "app"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CANCELLED",
+    "EXIT_FAILED",
+    "EXIT_NOT_FINISHED",
+    "SHOW_LIMIT",
+    "app",
+    "exit_code",
+]
 
 EXIT_FAILED = 1
-"""Exit code: the run ended Failed, or the user declined to approve."""
+"""Exit code: the run ended Failed (or Crashed), or the user declined to approve."""
 EXIT_BAD_INPUT = 2
 """Exit code: bad input (missing file, unknown run, ...); nothing was changed."""
 EXIT_NOT_FINISHED = 3
 """Exit code: the run stopped with tasks Paused (or otherwise unfinished)."""
+EXIT_CANCELLED = 130
+"""Exit code: the run ended Cancelled (Ctrl-C, or ``lockgate cancel``): 128 + SIGINT."""
+
+SHOW_LIMIT = 200
+"""How many tasks ``lockgate show`` lists before it stops with a note (``--limit``)."""
+
+
+class _Group(typer.core.TyperGroup):
+    """The command group, with click's own errors shortened to one ``Error:`` line.
+
+    click answers a bad option (``runs --limit 0``), a missing argument or an
+    unknown command with a usage block; lockgate's rule for bad input is one line
+    that names the problem and the way out, and exit code 2.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; see :meth:`click.Command.main`."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        errors = sys.modules[typer.Exit.__module__]  # click's, or typer's copy of it
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except errors.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                typer.echo(exc.format_message())  # `lockgate` alone: the help, as before
+                sys.exit(0)
+            where = exc.ctx.command_path if exc.ctx is not None else "lockgate"
+            _echo_error(f"{exc.format_message()} See `{where} --help`.")
+            sys.exit(EXIT_BAD_INPUT)
+        except errors.ClickException as exc:
+            _echo_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except errors.Abort:
+            _echo_error("Aborted; nothing was changed.")
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="lockgate",
+    cls=_Group,
     help=(
         "Run lockgate flows and operate their runs: history, logs, approvals, "
         "resume and restart. Every run is recorded in the run store "
@@ -45,6 +102,33 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import platform
+
+        from lockgate import __version__
+
+        typer.echo(f"lockgate {__version__} (Python {platform.python_version()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_print_version,
+            help="Print lockgate's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Run lockgate flows and operate their runs."""
+
 
 StoreOption = Annotated[
     str | None,
@@ -64,27 +148,53 @@ ExecutorOption = Annotated[
         help="Where tasks run: local, threads[:N], processes[:N], dask, dask:ADDRESS.",
     ),
 ]
+ShowSecretsOption = Annotated[
+    bool,
+    typer.Option(
+        "--show-secrets",
+        help="Show the values of parameters whose names look secret (password, token, "
+        "secret, key); they are shown as *** otherwise.",
+    ),
+]
 
 
 # -- helpers ---------------------------------------------------------------------------
 def _console() -> "Console":
-    """Rich output: tables cropped to a terminal's width, kept whole in files and pipes."""
+    """Rich output: tables cropped to a terminal's width, kept whole in files and pipes.
+
+    State names are drawn in their state's colour, or in the nearest of the 16 basic
+    colours on a terminal that has only those (see :func:`~lockgate.cli.render.state_theme`).
+    """
     from rich.console import Console
+
+    from lockgate.cli.render import state_theme
 
     console = Console(highlight=False)
     console.soft_wrap = not console.is_terminal
+    console.push_theme(state_theme(console.color_system))
     return console
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    line = " ".join(str(message).split())
+def _hide_urls(text: str) -> str:
+    """``text`` with the password of every URL in it masked (store URLs in errors)."""
+    import re
+
+    from lockgate.utilities.masking import mask_url
+
+    return re.sub(r"[A-Za-z][\w+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
+
+
+def _echo_error(message: str) -> None:
+    line = " ".join(_hide_urls(str(message)).split())
     typer.echo(f"Error: {line}", err=True)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    _echo_error(message)
     raise typer.Exit(code)
 
 
 def _is_user_error(exc: BaseException) -> bool:
-    import sys
-
     from lockgate.runs import RunsError
 
     if isinstance(exc, RunsError):
@@ -148,12 +258,27 @@ def _missing_sqlite(url: str | None) -> str | None:
     return url
 
 
-def _exit_code(state: "State") -> int:
-    from lockgate.engine.state import Failed, Success
+def exit_code(state: str) -> int:
+    """The exit code of ``run``, ``resume`` and ``restart`` for a run's recorded state.
 
-    if isinstance(state, Success):
+    Args:
+        state: the run's state name as recorded (``"Success"``, ``"Failed"``,
+            ``"Cancelled"``, ``"Crashed"``, ``"Running"``...).
+
+    Returns:
+        0 for Success; :data:`EXIT_CANCELLED` for Cancelled; :data:`EXIT_FAILED` for
+        Failed (and its kinds) and Crashed; :data:`EXIT_NOT_FINISHED` otherwise.
+    """
+    from lockgate.engine import state as states
+
+    cls = getattr(states, state, None)
+    if not (isinstance(cls, type) and issubclass(cls, states.State)):
+        return EXIT_FAILED if state == "Crashed" else EXIT_NOT_FINISHED
+    if issubclass(cls, states.Success):
         return 0
-    if isinstance(state, Failed):
+    if issubclass(cls, states.Cancelled):
+        return EXIT_CANCELLED
+    if issubclass(cls, states.Failed):
         return EXIT_FAILED
     return EXIT_NOT_FINISHED
 
@@ -173,50 +298,122 @@ def _paused_names(state: "State") -> list[str]:
     return sorted(names)
 
 
-def _with_progress(
-    console: "Console", quiet: bool, go: Callable[["RunProgress"], Any]
-) -> tuple["RunProgress", Any]:
-    """Call ``go(progress)``, drawing the progress live on a terminal."""
+def _paused_records(records: "Sequence[TaskRunRecord]") -> list[str]:
+    """The names of the recorded Paused task runs, a mapped task's children counted."""
+    names: dict[str, int] = {}
+    for r in records:
+        if r.state == "Paused":
+            names[r.task_name] = names.get(r.task_name, 0) + (1 if r.map_index >= 0 else 0)
+    return sorted(name if not n else f"{name} ({n} children)" for name, n in names.items())
+
+
+def _drive(
+    console: "Console",
+    quiet: bool,
+    go: Callable[["RunProgress"], "State"],
+    run_id: str | None,
+    store: "str | RunStore | None",
+    verb: str,
+) -> NoReturn:
+    """Run ``go(progress)`` (live progress on a terminal), print the summary and exit.
+
+    The exit code is that of the run's state as the store recorded it, so what a task
+    does (``sys.exit(2)``, ``KeyboardInterrupt``) cannot make ``lockgate`` claim
+    something the store does not say. Ctrl-C cancels the run (the engine records
+    it Cancelled); the summary is printed all the same. Should a ``SystemExit`` or
+    ``KeyboardInterrupt`` still escape the engine, the summary is read from the store.
+    """
     from lockgate.cli.progress import RunProgress
 
     progress = RunProgress()
-    if console.is_terminal and not quiet:
-        from rich.live import Live
+    escaped: BaseException | None = None
+    state: State | None = None
+    try:
+        if console.is_terminal and not quiet:
+            from rich.live import Live
 
-        with Live(
-            get_renderable=progress.render,
-            console=console,
-            refresh_per_second=8,
-            transient=True,
-        ):
-            return progress, go(progress)
-    return progress, go(progress)
+            with Live(
+                get_renderable=progress.render,
+                console=console,
+                refresh_per_second=8,
+                transient=True,
+            ):
+                state = go(progress)
+        else:
+            state = go(progress)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        escaped = exc
+    run_id = progress.run_id or run_id
+    if run_id is None:  # stopped before the run was recorded
+        if isinstance(escaped, KeyboardInterrupt):
+            _fail("Interrupted before the run started; nothing was recorded.", EXIT_CANCELLED)
+        _fail(f"The run ended before it was recorded ({escaped!r}).", EXIT_FAILED)
+    try:
+        _finish(console, progress, run_id, state, store, verb, escaped)
+    except KeyboardInterrupt:  # a second Ctrl-C while the summary is read: stop quietly
+        raise typer.Exit(EXIT_CANCELLED) from None
+
+
+def _recorded(
+    store: "str | RunStore | None", run_id: str
+) -> "tuple[FlowRunRecord, list[TaskRunRecord]] | None":
+    """The run as the store recorded it (None when the store cannot be read)."""
+    from lockgate import runs
+
+    try:
+        return runs.show(run_id, store=store)
+    except Exception:  # the run's own outcome is already known; never hide it behind this
+        return None
 
 
 def _finish(
-    console: "Console", progress: "RunProgress", run_id: str, state: "State", verb: str
+    console: "Console",
+    progress: "RunProgress",
+    run_id: str,
+    state: "State | None",
+    store: "str | RunStore | None",
+    verb: str,
+    escaped: BaseException | None = None,
 ) -> NoReturn:
     from rich.text import Text
 
-    from lockgate.cli.render import short_id, state_text, summary_table
+    from lockgate.cli.render import short_id, state_text, summary_table, tasks_table
 
     short = short_id(run_id)
-    if progress.flow is not None:
+    recorded = _recorded(store, run_id)
+    run_record = recorded[0] if recorded is not None else None
+    if state is not None and progress.flow is not None:
         console.print(summary_table(progress, progress.flow, state))
         console.print()
-    name = progress.flow.name if progress.flow is not None else "flow"
-    line = Text.assemble(f"Run {short} ({name}) {verb}: ", state_text(type(state).__name__))
-    if state.message:
-        line.append(f" - {state.message}")
+    elif recorded is not None and recorded[1]:
+        console.print(tasks_table(recorded[1]))
+        console.print()
+    if run_record is not None:
+        name, message = run_record.state, run_record.message
+    elif state is not None:
+        name, message = type(state).__name__, state.message
+    else:
+        name, message = "Running", "the run was interrupted and its record cannot be read"
+    flow_name = progress.flow.name if progress.flow is not None else "flow"
+    line = Text.assemble(f"Run {short} ({flow_name}) {verb}: ", state_text(name))
+    if message:
+        line.append(f" - {message}")
     console.print(line)
-    code = _exit_code(state)
-    if code == EXIT_FAILED:
+    if escaped is not None:
+        what = "Ctrl-C" if isinstance(escaped, KeyboardInterrupt) else f"{escaped!r}"
+        console.print(f"The run was interrupted ({what}).")
+    code = exit_code(name)
+    if code in (EXIT_FAILED, EXIT_CANCELLED):
         console.print(
-            f"`lockgate show {short}` shows the failures; "
-            f"`lockgate restart {short}` re-runs what failed."
+            f"`lockgate show {short}` shows the "
+            + ("failures" if code == EXIT_FAILED else "tasks")
+            + f"; `lockgate restart {short}` re-runs what "
+            + ("failed." if code == EXIT_FAILED else "did not finish.")
         )
     elif code == EXIT_NOT_FINISHED:
-        waiting = _paused_names(state)
+        waiting = _paused_names(state) if state is not None else []
+        if not waiting and recorded is not None:
+            waiting = _paused_records(recorded[1])
         if waiting:
             console.print(
                 f"Waiting for approval: {', '.join(waiting)}. "
@@ -229,7 +426,11 @@ def _finish(
 @app.command()
 def run(
     target: Annotated[
-        str, typer.Argument(metavar="FILE[:FLOW]", help="The flow file, and the flow's name.")
+        str,
+        typer.Argument(
+            metavar="FILE[:FLOW]",
+            help="The flow file (or an importable package.module), and the flow's name.",
+        ),
     ],
     param: Annotated[
         list[str] | None,
@@ -248,7 +449,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display.")] = False,
     store: StoreOption = None,
 ) -> None:
-    """Run a flow from a file, with live progress, and record the run."""
+    """Run a flow from a file or module, with live progress, and record the run."""
     from lockgate import runs
 
     console = _console()
@@ -256,12 +457,13 @@ def run(
         loaded = runs.load_flow_file(target)
         values = runs.check_parameters(loaded.flow, runs.parse_parameters(param or []))
 
-    def go(progress: "RunProgress") -> tuple[str, "State"]:
+    def go(progress: "RunProgress") -> "State":
         with _user_errors():  # the executor is checked before the store is opened
-            return runs.run_flow(loaded, values, executor, address, store=store, hooks=[progress])
+            return runs.run_flow(loaded, values, executor, address, store=store, hooks=[progress])[
+                1
+            ]
 
-    progress, (run_id, state) = _with_progress(console, quiet, go)
-    _finish(console, progress, run_id, state, "ended")
+    _drive(console, quiet, go, None, store, "ended")
 
 
 @app.command("runs")
@@ -275,7 +477,7 @@ def runs_command(
         typer.Option("--state", "-s", help="Only runs in this state (e.g. Failed, Crashed)."),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="At most this many runs.")
+        int, typer.Option("--limit", "-n", help="At most this many runs (1 or more).")
     ] = 50,
     store: StoreOption = None,
 ) -> None:
@@ -283,6 +485,8 @@ def runs_command(
     from lockgate import runs
     from lockgate.cli.render import runs_table
 
+    if limit < 1:
+        _fail(f"--limit must be 1 or more (got {limit}); e.g. `lockgate runs --limit 20`.")
     try:
         with _store(store) as opened, _user_errors():
             records = runs.list_runs(flow=flow, state=state, limit=limit, store=opened)
@@ -297,7 +501,7 @@ def runs_command(
         console.print(
             "No runs match."
             if filtered
-            else f"No runs recorded yet in {url}; start one with `lockgate run FILE`.",
+            else f"No runs recorded yet in {_hide_urls(url)}; start one with `lockgate run FILE`.",
             markup=False,
         )
         return
@@ -307,31 +511,150 @@ def runs_command(
 @app.command()
 def show(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            "-t",
+            metavar="NAME",
+            help="Show this task's state history (NAME[3] for one mapped child).",
+        ),
+    ] = None,
     all_children: Annotated[
         bool, typer.Option("--all", "-a", help="List every mapped child, not only failed ones.")
     ] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            "-n",
+            metavar="N",
+            help=f"List at most N tasks (default {SHOW_LIMIT}); a note says what was left out.",
+        ),
+    ] = SHOW_LIMIT,
+    show_secrets: ShowSecretsOption = False,
     store: StoreOption = None,
 ) -> None:
-    """Show a run: its details, a table of its tasks, and the tracebacks of failures."""
+    """Show a run: its details, its tasks in dependency order, and failures' tracebacks.
+
+    With --task, one task's state history instead: every transition, with its time.
+    """
+    from lockgate import runs
+    from lockgate.cli.render import run_header
+
+    if limit < 1:
+        _fail(f"--limit must be 1 or more (got {limit}); e.g. `lockgate show RUN --limit 500`.")
+    console = _console()
+    with _store(store, run_id) as opened, _user_errors():
+        if task is not None:
+            run_record = opened.get_run(run_id)
+            history = runs.task_history(run_record.id, task, store=opened)
+            _show_task(console, run_record, history)
+            return
+        run_record, records = runs.show(run_id, store=opened)
+        graph = opened.get_run_graph(run_record.id) if records else None
+    console.print(run_header(run_record, reveal=show_secrets))
+    console.print()
+    if not records:
+        console.print("No task runs recorded.")
+        return
+    _show_tasks(console, run_record.id, records, graph, limit, all_children)
+
+
+def _show_tasks(
+    console: "Console",
+    run_id: str,
+    records: "list[TaskRunRecord]",
+    graph: dict[str, Any] | None,
+    limit: int,
+    all_children: bool,
+) -> None:
+    """The task table of ``show`` in dependency order, cut after ``limit`` rows with a
+    note saying what was left out, then the tracebacks of failures (at most ten).
+
+    Only the tasks that can be listed are laid out, so a run of 100,000 tasks costs
+    what reading it costs, not what drawing 100,000 rows would.
+    """
     from rich.rule import Rule
     from rich.text import Text
 
-    from lockgate import runs
-    from lockgate.cli.render import failures, run_header, tasks_table
+    from lockgate.cli.render import dependency_order, failures, short_id, tasks_table
 
-    with _store(store, run_id) as opened, _user_errors():
-        run_record, records = runs.show(run_id, store=opened)
-    console = _console()
-    console.print(run_header(run_record))
-    console.print()
-    if records:
-        console.print(tasks_table(records, all_children=all_children))
-    else:
-        console.print("No task runs recorded.")
-    for title, tb in failures(records):
+    by_slug: dict[str, list[TaskRunRecord]] = {}
+    for rec in records:
+        by_slug.setdefault(rec.task_slug, []).append(rec)
+    slugs = dependency_order(list(by_slug), graph)
+    table = tasks_table(
+        [r for slug in slugs[:limit] for r in by_slug[slug]], all_children=all_children
+    )
+    header, *rows = table.split("\n")
+    cut = len(rows) > limit  # children's rows of a mapped task went over the limit
+    rows = rows[:limit]
+    table = Text("\n", no_wrap=True, overflow="ellipsis").join([header, *rows])
+    console.print(table)
+    short = short_id(run_id)
+    listed = sum(1 for row in rows if not row.plain.startswith("  "))
+    hidden = slugs[listed:]
+    if hidden or cut:
+        states: dict[str, int] = {}
+        for slug in hidden:
+            parent = next((r for r in by_slug[slug] if r.map_index < 0), by_slug[slug][0])
+            states[parent.state] = states.get(parent.state, 0) + 1
+        counted = ", ".join(f"{n:,} {s}" for s, n in sorted(states.items(), key=lambda x: -x[1]))
+        left = f"{len(hidden):,} more tasks ({counted})" if hidden else "more mapped children"
+        console.print(
+            Text(
+                f"… {left} not listed: the table stops after {limit:,} rows. "
+                f"`lockgate show {short} --limit {len(records)}` lists everything; "
+                "`--task NAME` shows one task.",
+                style="dim",
+            )
+        )
+    failed = failures(records)
+    for title, tb in failed[:10]:
         console.print()
         console.print(Rule(Text(title), align="left", style="red"))
         console.print(Text(tb))
+    if len(failed) > 10:
+        console.print()
+        console.print(
+            f"… and {len(failed) - 10:,} more tracebacks; `lockgate show {short} --task NAME` "
+            "shows one task's."
+        )
+
+
+def _show_task(
+    console: "Console",
+    run: "FlowRunRecord",
+    history: "list[tuple[TaskRunRecord, list[Any]]]",
+) -> None:
+    """``show --task``: each matching task run's details and state history."""
+    from rich.rule import Rule
+    from rich.text import Text
+
+    from lockgate.cli.render import history_table, short_id, task_header, trim_engine_frames
+
+    end = None if run.state == "Running" and run.active else run.end_time
+    for i, (rec, transitions) in enumerate(history):
+        if i:
+            console.print()
+        console.print(task_header(run, rec))
+        console.print()
+        if transitions:
+            console.print(history_table(transitions, rec.end_time or end))
+        else:
+            console.print("No state changes recorded.")
+        if rec.traceback and rec.state != "TriggerFailed":
+            console.print()
+            console.print(Rule(Text("Traceback"), align="left", style="red"))
+            console.print(Text(trim_engine_frames(rec.traceback.rstrip())))
+    if history:
+        rec = history[0][0]
+        console.print()
+        console.print(
+            f"`lockgate logs {short_id(run.id)} --task {rec.task_slug}` prints its log lines.",
+            style="dim",
+        )
 
 
 @app.command()
@@ -341,19 +664,62 @@ def logs(
         str | None,
         typer.Option("--task", "-t", metavar="NAME", help="Only this task's lines."),
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing new lines until the run ends (Ctrl-C stops following).",
+        ),
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """Print the log lines recorded for a run (or one of its tasks)."""
     from lockgate import runs
     from lockgate.cli.render import log_lines
 
+    console = _console()
     with _store(store, run_id) as opened, _user_errors():
         lines = runs.logs(run_id, task=task, store=opened)
-    console = _console()
+        if follow:
+            try:
+                _follow(console, opened, run_id, task, lines)
+            except KeyboardInterrupt:
+                raise typer.Exit(0) from None
+            return
     if not lines:
         console.print("No log lines recorded.")
         return
     console.print(log_lines(lines), end="")
+
+
+FOLLOW_INTERVAL = 0.5
+"""Seconds between two looks at the store by ``lockgate logs --follow``."""
+
+
+def _follow(
+    console: "Console", store: "RunStore", run_id: str, task: str | None, lines: list[Any]
+) -> None:
+    """Print ``lines``, then the lines recorded after them, until the run ends.
+
+    The run has ended when no process records it any more (finished, crashed, or
+    waiting for approval with no process); the lines it wrote last are printed first.
+    """
+    import time
+
+    from lockgate import runs
+    from lockgate.cli.render import log_lines
+
+    seen = 0
+    while True:
+        live = store.get_run(run_id).active
+        if len(lines) > seen:
+            console.print(log_lines(lines[seen:]), end="")
+            seen = len(lines)
+        if not live:
+            return
+        time.sleep(FOLLOW_INTERVAL)
+        lines = runs.logs(run_id, task=task, store=store)
 
 
 @app.command()
@@ -388,12 +754,19 @@ def resume(
             if not task and paused:
                 console.print(f"Run {short} ({run_record.flow_name}) is waiting for:")
                 console.print(waiting_table(paused, _paused_since(opened, run_record.id, paused)))
-                if not yes and not _confirm(f"Approve all {len(paused)} and resume run {short}?"):
-                    _fail(
-                        f"Nothing approved; run {short} is unchanged. Approve with "
-                        "--task NAME, or --yes for all.",
-                        EXIT_FAILED,
-                    )
+                if not yes:
+                    answer = _confirm(f"Approve all {len(paused)} and resume run {short}?")
+                    if answer is None:
+                        _fail(
+                            f"No answer could be read (stdin is closed); run {short} is "
+                            "unchanged. Approve with --yes, or name tasks with --task NAME."
+                        )
+                    if not answer:
+                        _fail(
+                            f"Nothing approved; run {short} is unchanged. Approve with "
+                            "--task NAME, or --yes for all.",
+                            EXIT_FAILED,
+                        )
 
         def go(progress: "RunProgress") -> "State":
             with _user_errors():
@@ -405,8 +778,7 @@ def resume(
                     hooks=[progress],
                 )
 
-        progress, state = _with_progress(console, quiet, go)
-    _finish(console, progress, run_record.id, state, "resumed")
+        _drive(console, quiet, go, run_record.id, opened, "resumed")
 
 
 def _paused_since(
@@ -421,13 +793,17 @@ def _paused_since(
     return since
 
 
-def _confirm(question: str) -> bool:
-    import click
-
+def _confirm(question: str) -> bool | None:
+    """Ask a yes/no question on stdin: the answer, or None when stdin cannot be read."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None
     try:
         return bool(typer.confirm(question, default=False))
-    except click.exceptions.Abort:
+    except typer.Abort:  # end of input, or Ctrl-C at the question: nothing approved
         return False
+    except (RuntimeError, OSError):  # "lost sys.stdin"
+        return None
 
 
 @app.command()
@@ -449,8 +825,7 @@ def restart(
             with _user_errors():
                 return runs.restart(full_id, store=opened, executor=executor, hooks=[progress])
 
-        progress, state = _with_progress(console, quiet, go)
-    _finish(console, progress, full_id, state, "restarted")
+        _drive(console, quiet, go, full_id, opened, "restarted")
 
 
 @app.command()

@@ -16,26 +16,38 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.theme import Theme
+
     from lockgate.cli.progress import RunProgress
     from lockgate.core.flow import Flow
     from lockgate.engine.state import State
-    from lockgate.store import FlowRecord, FlowRunRecord, LogRecord, TaskRunRecord
+    from lockgate.store import (
+        FlowRecord,
+        FlowRunRecord,
+        LogRecord,
+        TaskRunRecord,
+        TransitionRecord,
+    )
 
 __all__ = [
     "CRASHED_COLOR",
     "child_summary",
+    "dependency_order",
     "duration",
     "failures",
     "flows_table",
     "grid",
+    "history_table",
     "log_lines",
     "run_header",
     "runs_table",
     "short_id",
     "state_color",
     "state_text",
+    "state_theme",
     "summary_table",
     "task_counts",
+    "task_header",
     "tasks_table",
     "timestamp",
     "trim_engine_frames",
@@ -131,8 +143,58 @@ def state_color(name: str) -> str:
     return "#9e9e9e"
 
 
+_BASIC_COLORS = {
+    "Pending": "white",
+    "Paused": "magenta",
+    "Scheduled": "yellow",
+    "Resume": "yellow",
+    "Retrying": "yellow",
+    "Running": "cyan",
+    "Finished": "white",
+    "Success": "green",
+    "Cached": "green",
+    "Mapped": "green",
+    "Skipped": "cyan",
+    "Failed": "red",
+    "Cancelled": "yellow",
+    "TimedOut": "red",
+    "TriggerFailed": "red",
+    "Crashed": "red",
+}
+"""State colours on a terminal with only the 16 basic colours.
+
+The nearest basic colour of a state's own colour is not always its kind: Success's
+green is nearest to grey there. These keep each kind recognisable.
+"""
+
+
+def state_theme(color_system: str | None) -> Theme:
+    """The styles :func:`state_text` names, for a console with ``color_system``.
+
+    Args:
+        color_system: the console's (``"truecolor"``, ``"256"``, ``"standard"``,
+            ``"windows"``, or None for no colour).
+
+    Returns:
+        A rich theme: each state in its class's colour, or in a basic colour
+        (:data:`_BASIC_COLORS`) on a 16-colour terminal.
+    """
+    from rich.theme import Theme
+
+    basic = color_system in ("standard", "windows")
+    return Theme(
+        {
+            f"state.{name.lower()}": f"bold {basic_color if basic else state_color(name)}"
+            for name, basic_color in _BASIC_COLORS.items()
+        }
+    )
+
+
 def state_text(name: str) -> Text:
     """A state name coloured by its state class.
+
+    The colour comes from the console's :func:`state_theme` (the commands' console
+    has it), so it suits the terminal; names that are not states are grey.
 
     Args:
         name: the state's name.
@@ -140,6 +202,8 @@ def state_text(name: str) -> Text:
     Returns:
         Rich text.
     """
+    if name in _BASIC_COLORS:
+        return Text(name, style=f"state.{name.lower()}")
     return Text(name, style=f"bold {state_color(name)}")
 
 
@@ -226,22 +290,27 @@ def runs_table(runs: Sequence[FlowRunRecord]) -> Text:
     )
 
 
-def run_header(run: FlowRunRecord) -> Table:
+def run_header(run: FlowRunRecord, reveal: bool = False) -> Table:
     """The run details at the top of ``lockgate show``.
 
     Args:
         run: the run.
+        reveal: show the values of parameters whose names look secret (they are
+            ``***`` otherwise; see :mod:`lockgate.utilities.masking`).
 
     Returns:
         A two-column grid of fields and values.
     """
+    from lockgate.utilities.masking import mask_parameters
+
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
     state = state_text(run.state)
     if run.message:
         state.append(f"  {run.message}")
-    params = ", ".join(f"{k}={v!r}" for k, v in dict(run.parameters).items()) or "(none)"
+    shown = mask_parameters(dict(run.parameters), reveal=reveal)
+    params = ", ".join(f"{k}={v!r}" for k, v in shown.items()) or "(none)"
     rows: list[tuple[str, Any]] = [
         ("Run", run.id),
         ("Flow", run.flow_name),
@@ -257,6 +326,103 @@ def run_header(run: FlowRunRecord) -> Table:
     for field, value in rows:
         header.add_row(field, value if isinstance(value, Text) else Text(str(value)))
     return header
+
+
+def dependency_order(slugs: Sequence[str], graph: dict[str, Any] | None) -> list[str]:
+    """Task slugs ordered so that every task comes after the tasks it depends on.
+
+    Ties keep the order the flow added its tasks in, so the same flow always lists
+    the same way. Slugs the graph does not know (or every slug, without a graph)
+    keep their given order, after the others.
+
+    Args:
+        slugs: the slugs to order (a run's task runs, in the order they started).
+        graph: the run's stored graph (:meth:`lockgate.store.RunStore.get_run_graph`),
+            or None.
+
+    Returns:
+        The same slugs, reordered.
+    """
+    import heapq
+
+    if not graph:
+        return list(slugs)
+    position = {t["slug"]: i for i, t in enumerate(graph.get("tasks", ()))}
+    downstream: dict[str, list[str]] = {}
+    waiting_on = dict.fromkeys(position, 0)
+    for edge in graph.get("edges", ()):
+        up, down = edge["upstream_task"]["slug"], edge["downstream_task"]["slug"]
+        if up in position and down in position:
+            downstream.setdefault(up, []).append(down)
+            waiting_on[down] += 1
+    ready = [position[s] for s, n in waiting_on.items() if n == 0]
+    heapq.heapify(ready)
+    slug_at = list(position)
+    ordered: list[str] = []
+    while ready:
+        slug = slug_at[heapq.heappop(ready)]
+        ordered.append(slug)
+        for down in downstream.get(slug, ()):
+            waiting_on[down] -= 1
+            if waiting_on[down] == 0:
+                heapq.heappush(ready, position[down])
+    wanted = set(slugs)
+    out = [s for s in ordered if s in wanted]
+    placed = set(out)
+    return out + [s for s in slugs if s not in placed]
+
+
+def task_header(run: FlowRunRecord, rec: TaskRunRecord) -> Table:
+    """The details of one task run at the top of ``lockgate show RUN --task NAME``.
+
+    Args:
+        run: the run.
+        rec: the task run (a task, or a mapped child).
+
+    Returns:
+        A two-column grid of fields and values.
+    """
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    state = state_text(rec.state)
+    if rec.message:
+        state.append(f"  {rec.message}")
+    rows: list[tuple[str, str | Text]] = [
+        ("Task", _record_name(rec)),
+        ("Slug", rec.task_slug + (f" (child {rec.map_index})" if rec.map_index >= 0 else "")),
+        ("Run", f"{short_id(run.id)} ({run.flow_name})"),
+        ("State", state),
+        ("Started", timestamp(rec.start_time)),
+        ("Ended", timestamp(rec.end_time)),
+        ("Runs", str(rec.run_count)),
+    ]
+    for field, value in rows:
+        header.add_row(field, value if isinstance(value, Text) else Text(value))
+    return header
+
+
+def history_table(transitions: Sequence[TransitionRecord], end: datetime | None) -> Text:
+    """A task run's state history: every transition, when, for how long, and why.
+
+    The same rows as the dashboard's task page: each state with the time it was
+    entered (to the millisecond), how long the task stayed in it (the last one until
+    ``end``, or ``-``), and its message.
+
+    Args:
+        transitions: the task run's transitions, oldest first.
+        end: when the task run ended, or None while it has not.
+
+    Returns:
+        Columns: time, state, for, message.
+    """
+    rows: list[tuple[str | Text, ...]] = []
+    for i, t in enumerate(transitions):
+        stop = transitions[i + 1].timestamp if i + 1 < len(transitions) else end
+        took = duration(t.timestamp, stop) if stop is not None else "-"
+        when = t.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        rows.append((when, state_text(t.new_state), took, t.message or ""))
+    return grid(("TIME", "STATE", "FOR", "MESSAGE"), rows, right=(2,))
 
 
 def _record_name(rec: TaskRunRecord) -> str:
