@@ -467,26 +467,29 @@ def check_parameters(flow: Flow, parameters: Mapping[str, Any] | None) -> dict[s
 
 # -- the store ----------------------------------------------------------------------------
 @contextmanager
-def open_store(store: RunStore | str | None = None) -> Iterator[RunStore]:
+def open_store(store: RunStore | str | None = None, *, create: bool = False) -> Iterator[RunStore]:
     """Open the store a ``store=`` argument names, closing it after if opened here.
 
     Args:
         store: a RunStore (yielded as is, left open), a database URL, or None for
             the default store.
+        create: make the store's tables when the database has none (``run`` does);
+            False refuses a SQLite file without them (a 0-byte file, say), so that
+            reading never writes.
 
     Yields:
         The open store.
 
     Raises:
         lockgate.store.StoreError: when the store cannot be opened (e.g. its schema
-            is newer than this lockgate).
+            is newer than this lockgate, or the file is damaged or empty).
     """
     from lockgate.store import RunStore
 
     if isinstance(store, RunStore):
         yield store
         return
-    opened = RunStore.open(store)
+    opened = RunStore.open(store, create=create)
     try:
         yield opened
     finally:
@@ -604,7 +607,7 @@ def run_flow(
     """
     values = check_parameters(loaded.flow, parameters)
     ex, label = _executor(executor, address)
-    with open_store(store) as opened:
+    with open_store(store, create=True) as opened:
         return _run_with_store(
             loaded.flow,
             store=opened,

@@ -1040,6 +1040,7 @@ def run_with_store(
 
     run_store, recorder, owned = resolve_store(store)
     try:
+        run_store.ensure_writable()  # never run (and write) into a damaged store
         if recorder is None:
             recorder = run_store.recorder(
                 source=caller_source(flow), executor=describe_executor(kwargs.get("executor"))

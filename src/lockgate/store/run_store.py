@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -86,39 +88,58 @@ class RunStore:
         self.url = url
         self.home = home
         self.results_dir = home / "results"
+        self.read_only = False
+        """True when the SQLite file may only be read (opened with ``mode=ro``)."""
+        self._checked = False  # ensure_writable ran its integrity check
         self._closed = False
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str | None = None, *, home: Path | None = None) -> RunStore:
+    def open(
+        cls, url: str | None = None, *, home: Path | None = None, create: bool = True
+    ) -> RunStore:
         """Open the store, creating it or migrating it to this lockgate's schema first.
 
         SQLite stores use WAL journaling, a busy timeout (so concurrent runs wait for
         each other instead of failing) and enforced foreign keys. A store whose schema
-        is newer than this lockgate is refused without being changed.
+        is newer than this lockgate is refused without being changed. A SQLite file you
+        may only read is opened read-only (:attr:`read_only`): reads work, writes raise
+        :class:`StoreError`. A damaged SQLite file gives a :class:`StoreError` saying
+        how to recover it, on open or on the first read that meets the damage.
 
         Args:
             url: a SQLAlchemy URL (default :func:`~lockgate.store.default_url`:
                 ``$LOCKGATE_STORE_URL``, else ``sqlite:///<home>/store.db``).
             home: the lockgate home (default ``$LOCKGATE_HOME`` or ``~/.lockgate``).
+            create: make the store's tables when the database has none. False (what
+                reading commands use) refuses an existing SQLite file without them, such
+                as a 0-byte file, instead of writing into it (a missing file is still
+                created: the ``lockgate`` commands check for that first).
 
         Returns:
             The open store.
 
         Raises:
             SchemaTooNewError: the store was written by a newer lockgate.
-            StoreError: the URL is malformed, the database cannot be reached, or it
-                holds tables that are not a lockgate store.
+            StoreError: the URL is malformed, the database cannot be reached, is
+                damaged, is empty while ``create`` is False, or holds tables that are
+                not a lockgate store.
         """
         home = Path(home).expanduser() if home is not None else default_home()
         url = url or default_url(home)
-        engine = _create_engine(url)
+        engine, read_only = _create_engine(url, home)
+        if not create:
+            # create=False guards files that exist; a missing one is a new store.
+            path = _sqlite_file_of(engine.url) if engine.dialect.name == "sqlite" else None
+            create = path is not None and not path.exists()
         try:
-            _prepare(engine, url)
+            _prepare(engine, url, create=create, read_only=read_only)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, url, home)
+        store = cls(engine, url, home)
+        store.read_only = read_only
+        return store
 
     def close(self) -> None:
         """Release the database connections (idempotent)."""
@@ -141,6 +162,34 @@ class RunStore:
         return f"<RunStore {_safe_url(self.url)}>"
 
     # -- recording ---------------------------------------------------------------------
+    def ensure_writable(self) -> None:
+        """Check that runs can be recorded here before anything is written.
+
+        A read-only store is refused. A SQLite file is checked once per open store
+        with ``PRAGMA quick_check`` (about 1 ms per MB of store): a damaged file is
+        never written to. ``flow.run(store=...)``, ``restart``, ``resume``, ``cancel``
+        and ``gc`` call this first.
+
+        Raises:
+            StoreError: the store is read-only for this user, or damaged (the message
+                says how to recover it).
+        """
+        if self.read_only:
+            raise StoreError(
+                f"The run store at {_safe_url(self.url)} is read-only for you, so nothing "
+                "can be recorded or changed in it (reading works); use a store you can "
+                "write: set LOCKGATE_HOME to a directory of yours, or LOCKGATE_STORE_URL."
+            )
+        database = self.sqlite_file
+        if database is None or self._checked:
+            return
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql("PRAGMA quick_check(1)").all()
+        if [r[0] for r in rows] != ["ok"]:
+            why = " ".join(str(rows[0][0]).replace("*** in database main ***", "").split())
+            raise StoreError(damaged_message(database, why or "?"))
+        self._checked = True
+
     def recorder(
         self,
         *,
@@ -444,6 +493,7 @@ class RunStore:
                 or crashed), so there is nothing to cancel.
         """
         fr = schema.flow_runs
+        self.ensure_writable()
         with self.engine.connect() as conn:
             row = self._find_run(conn, run_id)
             state = run_state(row)
@@ -525,6 +575,7 @@ class RunStore:
             row = self._find_run(conn, run_id)
             if run_state(row) != CRASHED or row.state == CRASHED:
                 return False
+            self.ensure_writable()
             now = time.time()
             message = f"The process recording this run (pid {row.pid} on {row.host}) died."
             with _write(conn):
@@ -603,7 +654,46 @@ def resolve_store(store: Any) -> tuple[RunStore, StoreRecorder | None, bool]:
 
 
 # -- engine set-up -------------------------------------------------------------------------
-def _create_engine(url: str) -> Engine:
+def damaged_message(database: str, why: str) -> str:
+    """The one-line message for a damaged SQLite store: what is wrong, what to do.
+
+    Args:
+        database: the SQLite file.
+        why: what SQLite said (e.g. ``database disk image is malformed``).
+
+    Returns:
+        The message.
+    """
+    why = " ".join(why.split())
+    return (
+        f"The run store {database} is damaged ({why}); nothing was written to it. "
+        f'Recover what it holds with `sqlite3 {database} ".recover" | sqlite3 recovered.db` '
+        f"and move recovered.db in its place, or move the file aside to start a new store."
+    )
+
+
+_DAMAGED = ("malformed", "not a database", "disk i/o error", "database corrupt")
+
+
+def _is_damage(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in _DAMAGED)
+
+
+def _sqlite_file_of(parsed: sa.URL) -> Path | None:
+    database = parsed.database
+    if database in (None, "", ":memory:") or parsed.query:
+        return None
+    return Path(str(database)).expanduser().absolute()
+
+
+def _writable(path: Path) -> bool:
+    """Whether this user may write ``path`` (an existing file or directory)."""
+    return os.access(path, os.W_OK)
+
+
+def _create_engine(url: str, home: Path | None = None) -> tuple[Engine, bool]:
+    """The engine for ``url``, and whether a SQLite file must be opened read-only."""
     try:
         parsed = sa.make_url(url)
     except Exception as exc:
@@ -619,13 +709,28 @@ def _create_engine(url: str) -> Engine:
         )
     kwargs: dict[str, Any] = {}
     is_sqlite = backend == "sqlite"
+    read_only = False
     if is_sqlite:
         database = parsed.database
+        path = _sqlite_file_of(parsed)
         if database in (None, "", ":memory:"):
             kwargs["poolclass"] = sa.pool.StaticPool
             kwargs["connect_args"] = {"check_same_thread": False}
-        else:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        elif path is not None:
+            _make_directory(path.parent, home)
+            if path.is_dir():
+                raise StoreError(
+                    f"The run store {path} is a directory, not a SQLite file; point "
+                    "LOCKGATE_STORE_URL at a file (sqlite:////path/store.db)."
+                )
+            if path.exists() and not (_writable(path) and _writable(path.parent)):
+                # Open it read-only: reads work; a write fails with a clear message.
+                read_only = True
+                immutable = (
+                    not _writable(path.parent) and not path.with_name(path.name + "-shm").exists()
+                )
+                options = "mode=ro&immutable=1" if immutable else "mode=ro"
+                parsed = sa.make_url(f"sqlite:///file:{path}?{options}&uri=true")
     else:
         kwargs["pool_pre_ping"] = True
     try:
@@ -638,7 +743,45 @@ def _create_engine(url: str) -> Engine:
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
-    return engine
+        shown = str(_sqlite_file_of(sa.make_url(url)) or parsed.database)
+        event.listen(engine, "handle_error", functools.partial(_sqlite_error, shown))
+    return engine, read_only
+
+
+def _make_directory(directory: Path, home: Path | None) -> None:
+    """Create the store's directory, or say in one line why it cannot be."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in [directory, *directory.parents] if p.is_file()), None)
+        if blocker is not None:
+            what = (
+                "LOCKGATE_HOME"
+                if home is not None and blocker == home.expanduser().absolute()
+                else "the store's path"
+            )
+            raise StoreError(
+                f"Cannot create the run store in {directory}: {blocker} is a file, not a "
+                f"directory ({what}); point LOCKGATE_HOME at a directory (lockgate creates "
+                "it) or LOCKGATE_STORE_URL at a SQLite file."
+            ) from None
+        raise StoreError(
+            f"Cannot create the run store's directory {directory} ({exc.strerror}); point "
+            "LOCKGATE_HOME at a directory you can write."
+        ) from None
+
+
+def _sqlite_error(database: str, context: Any) -> None:
+    """SQLite errors that mean a damaged or read-only file become one-line StoreErrors."""
+    exc = context.original_exception
+    if _is_damage(exc):
+        raise StoreError(damaged_message(database, _first_line(exc))) from None
+    if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
+        raise StoreError(
+            f"The run store {database} is read-only for you, so nothing can be recorded "
+            "or changed in it (reading works); use a store you can write: set "
+            "LOCKGATE_HOME to a directory of yours, or LOCKGATE_STORE_URL."
+        ) from None
 
 
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
@@ -698,24 +841,56 @@ def write_transaction(conn: Connection) -> _write:
     return _write(conn)
 
 
-def _prepare(engine: Engine, url: str) -> None:
-    """Check the schema version, migrate to head, and switch SQLite to WAL."""
+def _prepare(engine: Engine, url: str, *, create: bool = True, read_only: bool = False) -> None:
+    """Check the schema version, migrate to head, and switch SQLite to WAL.
+
+    Read-only (or ``create=False`` on an empty SQLite file), nothing is written.
+    """
     is_sqlite = engine.dialect.name == "sqlite"
+    sqlite_path = _sqlite_file_of(sa.make_url(url)) if is_sqlite else None
     try:
         conn = engine.connect()
+    except StoreError:
+        raise
     except Exception as exc:
+        where = "check the file's directory exists and you may read it"
+        if not is_sqlite:
+            where = "check the server is running and the URL (LOCKGATE_STORE_URL) is right"
         raise StoreError(
-            f"Cannot connect to the run store at {_safe_url(url)}: {_first_line(exc)}; "
-            "check the server is running and the URL (LOCKGATE_STORE_URL) is right."
+            f"Cannot connect to the run store at {_safe_url(url)}: {_first_line(exc)}; {where}."
         ) from None
     try:
-        with _write(conn):
-            if not is_sqlite and engine.dialect.name == "postgresql":
-                # One migrator at a time; the lock ends with the transaction.
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7419530267)")
-            current = _current_revision(conn, url)
-            if current is None or current != schema.HEAD_REVISION:
-                _upgrade(conn)
+        if read_only or (sqlite_path is not None and not create):
+            with conn.begin():
+                current = _current_revision(conn, url)
+            if current is None and sqlite_path is not None:
+                size = sqlite_path.stat().st_size if sqlite_path.exists() else 0
+                what = "is empty (0 bytes)" if size == 0 else "holds no lockgate tables"
+                raise StoreError(
+                    f"The run store file {sqlite_path} {what}, so it holds no runs; if it "
+                    f"should, restore it from a backup, else remove it (rm {sqlite_path}): "
+                    "the next `lockgate run` creates a new store."
+                )
+            if current != schema.HEAD_REVISION:
+                if read_only:
+                    raise StoreError(
+                        f"The run store {sqlite_path} has schema version {current}, older "
+                        f"than this lockgate's ({schema.HEAD_REVISION}), and is read-only "
+                        "for you, so it cannot be upgraded; ask its owner to run any "
+                        "lockgate command on it, or use the lockgate that wrote it."
+                    )
+                with _write(conn):
+                    _upgrade(conn)
+            if read_only:
+                return
+        else:
+            with _write(conn):
+                if not is_sqlite and engine.dialect.name == "postgresql":
+                    # One migrator at a time; the lock ends with the transaction.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7419530267)")
+                current = _current_revision(conn, url)
+                if current is None or current != schema.HEAD_REVISION:
+                    _upgrade(conn)
         if is_sqlite and engine.url.database not in (None, "", ":memory:"):
             # Outside any transaction (SQLite refuses to switch inside one).
             raw: Any = conn.connection.dbapi_connection
@@ -724,7 +899,13 @@ def _prepare(engine: Engine, url: str) -> None:
                 raw.execute("PRAGMA journal_mode = WAL")
     except StoreError:
         raise
-    except sa.exc.SQLAlchemyError as exc:
+    except Exception as exc:
+        if sqlite_path is not None and _is_damage(exc):
+            raise StoreError(damaged_message(str(sqlite_path), _first_line(exc))) from None
+        if not isinstance(exc, sa.exc.SQLAlchemyError) and not (
+            is_sqlite and isinstance(exc, sqlite3.Error)
+        ):
+            raise
         raise StoreError(
             f"Cannot open the run store at {_safe_url(url)}: {_first_line(exc)}; "
             "check the database is reachable and writable."
