@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import threading
 import time
 from datetime import timedelta
@@ -118,3 +121,115 @@ def test_an_unset_cancel_event_changes_nothing(executor: str) -> None:
 
     state = flow.run(executor=executor, cancel=threading.Event())
     assert state.is_successful() and state.result[t].result == 1
+
+
+# =============================================================================================
+# Ctrl-C (SIGINT in the main thread) cancels the run
+# =============================================================================================
+class ReleaseOnInterruptLine(logging.Handler):
+    """Sets ``event`` when the loop logs that it saw the Ctrl-C (and waits for calls)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "Interrupted (Ctrl-C)" in record.getMessage():
+            self.event.set()
+
+
+class InterruptWhenRunning(RunHooks):
+    """Sends SIGINT to this process when the task named ``name`` starts running."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def task_state_changed(self, task: Any, old: State, new: State) -> None:
+        if task.name == self.name and isinstance(new, Running):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.fixture
+def main_thread() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("Ctrl-C is handled in the main thread only")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_waits_for_a_thread_call_and_records_its_success(main_thread: None) -> None:
+    released = threading.Event()
+    ran: list[str] = []
+
+    @task
+    def held() -> int:
+        released.wait(SAFETY)
+        ran.append("held")
+        return 1
+
+    @task
+    def after(x: int) -> int:
+        ran.append("after")
+        return x + 1
+
+    with Flow("ctrl-c-threads") as flow:
+        a = after(held())
+
+    watcher = ReleaseOnInterruptLine(released)
+    logging.getLogger("lockgate").addHandler(watcher)
+    try:
+        state = flow.run(
+            executor=ThreadExecutor(max_workers=2),
+            hooks=[InterruptWhenRunning("held")],
+            return_tasks=flow.tasks,
+        )
+    finally:
+        logging.getLogger("lockgate").removeHandler(watcher)
+        released.set()
+    assert isinstance(state, Cancelled) and "Ctrl-C" in (state.message or ""), state
+    assert type(state.result[flow.get_tasks(name="held")[0]]) is Success
+    assert isinstance(state.result[a], Pending)
+    assert ran == ["held"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_ctrl_c_stops_inline_task_code_which_ends_cancelled(main_thread: None) -> None:
+    @task
+    def interrupted() -> int:
+        os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C now
+        threading.Event().wait(SAFETY)
+        return 1
+
+    @task
+    def after(x: int) -> int:
+        return x + 1
+
+    with Flow("ctrl-c-inline") as flow:
+        a = after(interrupted())
+
+    state = flow.run(return_tasks=flow.tasks)
+    assert isinstance(state, Cancelled), state
+    stopped = state.result[flow.get_tasks(name="interrupted")[0]]
+    assert isinstance(stopped, Cancelled) and "Ctrl-C" in (stopped.message or ""), stopped
+    assert isinstance(state.result[a], Pending)
+
+
+def test_a_programs_own_sigint_handler_is_left_alone(main_thread: None) -> None:
+    seen: list[int] = []
+
+    def own(signum: int, frame: Any) -> None:
+        seen.append(signum)
+
+    @task
+    def signals_itself() -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        return 1
+
+    with Flow("own-handler") as flow:
+        signals_itself()
+
+    previous = signal.signal(signal.SIGINT, own)
+    try:
+        state = flow.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert type(state) is Success and seen == [signal.SIGINT]

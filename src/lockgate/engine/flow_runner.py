@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from lockgate.engine.executors._choose import default_executor, executor_from_spec
 from lockgate.engine.executors.base import Executor
 from lockgate.engine.hooks import RunHooks
+from lockgate.engine.interrupt import CtrlC
 from lockgate.engine.runner import ENDRUN, Runner
 from lockgate.engine.scheduler import Pipeline, run_tasks
 from lockgate.engine.state import (
@@ -127,6 +128,7 @@ class FlowRunner(Runner):
 
             task_runner_cls = get_default_task_runner_class()
         self.task_runner_cls = task_runner_cls
+        self._interrupt: CtrlC | None = None  # the current run's Ctrl-C handler
 
     def __repr__(self) -> str:
         return f"<FlowRunner: {getattr(self.flow, 'name', None)}>"
@@ -190,6 +192,8 @@ class FlowRunner(Runner):
                 end ``Cancelled`` (stopped for real by executors with hard timeouts),
                 nothing else starts, and the flow ends ``Cancelled``. A task running
                 inline (LocalExecutor) is not interrupted; the run stops after it.
+                In the main thread, Ctrl-C sets it too (see
+                :mod:`lockgate.engine.interrupt`): the run ends ``Cancelled``.
             wait_for_retries: run a task that ends Retrying again in this run, once its
                 start time comes (``flow.run()`` passes True). False (the default, as
                 in Prefect 0.5.1) ends the run with the task Retrying and the flow
@@ -220,6 +224,10 @@ class FlowRunner(Runner):
         outer = {k: v for k, v in ctx.current().items() if k not in _TASK_KEYS}
         token = ctx.set_values(outer)  # steps see the caller's context until initialized
         values = outer
+        interrupt = CtrlC.install(cancel if cancel is not None else threading.Event())
+        if interrupt is not None:
+            cancel = interrupt.cancel
+        self._interrupt = interrupt
         try:
             state, task_states, run_context, task_contexts = self.initialize_run(
                 state=state,
@@ -261,6 +269,8 @@ class FlowRunner(Runner):
             )
         finally:
             ctx.reset(token)
+            if interrupt is not None:
+                interrupt.restore()
         for hook in hooks:
             hook.flow_run_finished(flow, state)
         self.logger.info("Flow run of %r ended: %r", flow.name, state)
@@ -446,11 +456,16 @@ class FlowRunner(Runner):
                 run_one=run_one,
                 cancel=cancel,
                 wait_for_retries=wait_for_retries,
+                interrupt=getattr(self, "_interrupt", None),
             )
             if executor.remote_results:  # values on workers come back before it shuts down
                 fetch_remote_results([final[t] for t in return_tasks if t in final])
         if cancel is not None and cancel.is_set():
-            new: State = Cancelled("Flow run was cancelled.")
+            interrupt = getattr(self, "_interrupt", None)
+            if interrupt is not None and interrupt.presses:
+                new: State = Cancelled("Flow run was cancelled by Ctrl-C.")
+            else:
+                new = Cancelled("Flow run was cancelled.")
         else:
             new = self.determine_final_state(
                 [final[t] for t in reference_tasks],

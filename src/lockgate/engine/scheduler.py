@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+import logging
 import queue
 import threading
 import time
@@ -68,6 +69,9 @@ if TYPE_CHECKING:
     from lockgate.core.flow import Flow
     from lockgate.core.task import Task
     from lockgate.engine.executors.base import Executor
+    from lockgate.engine.interrupt import CtrlC
+
+_log = logging.getLogger("lockgate.engine.scheduler")
 
 __all__ = ["CallTask", "MapChildren", "call_task_code", "run_pipeline", "run_tasks"]
 
@@ -150,6 +154,11 @@ def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, A
         return False, task_exit_error(exc)
 
 
+TASK_CALL_CODES = frozenset({_outcome.__code__, call_task_code.__code__})
+"""The code of the frames under which a task's own code runs (for Ctrl-C, see
+:mod:`lockgate.engine.interrupt`)."""
+
+
 def initial_state(given: State | None, start: bool) -> State:
     """The state a task enters the run with: the given one, or ``Pending()``.
 
@@ -188,6 +197,7 @@ def run_tasks(
     run_one: RunOne,
     cancel: threading.Event | None = None,
     wait_for_retries: bool = True,
+    interrupt: CtrlC | None = None,
 ) -> dict[Task, State]:
     """Run the flow's tasks to the point where none can make progress.
 
@@ -208,6 +218,9 @@ def run_tasks(
         wait_for_retries: when a task (or mapped child) ends Retrying or Scheduled,
             wait for its start time and run it again in this run; False leaves it
             Retrying (and its downstream tasks unrun) for a later run.
+        interrupt: the run's Ctrl-C handler, if any: after one Ctrl-C, calls the
+            executor cannot stop are waited for instead of abandoned (see
+            :mod:`lockgate.engine.interrupt`).
 
     Returns:
         The final state of every task (released ones excluded).
@@ -231,6 +244,7 @@ def run_tasks(
         computed = [True] * n
 
     loop = _Loop(executor, cancel)
+    loop.interrupt = interrupt
     loop.retry_children = wait_for_retries
     to_run = [False] * n
     for i, t in enumerate(tasks):
@@ -272,6 +286,8 @@ class _Loop:
     def __init__(self, executor: Executor, cancel: threading.Event | None = None) -> None:
         self.executor = executor
         self.cancel = cancel
+        self.interrupt: CtrlC | None = None
+        self.waiting_logged = False
         self.inline = executor.capacity <= 1
         self.plain_local = type(executor) is LocalExecutor
         self.capacity = max(1, executor.capacity)
@@ -477,9 +493,29 @@ class _Loop:
         future.add_done_callback(self.done.put)
 
     def cancel_calls(self) -> None:
-        """The run was cancelled: start nothing more, and end the calls in flight."""
+        """The run was cancelled: start nothing more, and end the calls in flight.
+
+        After one Ctrl-C, calls the executor cannot stop (threads) are left to finish:
+        their outcome is what happened, so a task that succeeded is recorded Success
+        and does not run again on restart.
+        """
         self.ready.clear()
         self.timed.clear()
+        interrupt = self.interrupt
+        if (
+            interrupt is not None
+            and interrupt.waiting
+            and self.in_flight
+            and not self.executor.hard_timeouts
+        ):
+            if not self.waiting_logged:
+                self.waiting_logged = True
+                _log.warning(
+                    "Interrupted (Ctrl-C): cancelling the run; waiting for %d running "
+                    "task(s) to finish (press Ctrl-C again to stop waiting).",
+                    len(self.in_flight),
+                )
+            return
         self.deadlines.clear()
         in_flight, self.in_flight = self.in_flight, {}
         self.executor.stop_all([future for future, _ in in_flight.values()])
