@@ -368,8 +368,9 @@ def fetch(
         conn.close()
 
 
-def write_gated_flow(site: Site) -> tuple[Path, Any]:
-    """A flow file whose ``hold`` task waits for the test, and its gates module."""
+def write_gated_flow(site: Site, text: str = GATED) -> tuple[Path, Any]:
+    """A flow file (``text``, :data:`GATED` by default) whose task waits for the test,
+    and its gates module (``{gates}`` in ``text`` is that module's name)."""
     import importlib
 
     name = f"ui_gates_{uuid.uuid4().hex[:8]}"
@@ -377,7 +378,7 @@ def write_gated_flow(site: Site) -> tuple[Path, Any]:
     folder.mkdir(parents=True)
     (folder / f"{name}.py").write_text(textwrap.dedent(GATES))
     path = folder / "flow.py"
-    path.write_text(textwrap.dedent(GATED).replace("{gates}", name))
+    path.write_text(textwrap.dedent(text).replace("{gates}", name))
     sys.path.insert(0, str(folder))
     try:
         gates = importlib.import_module(name)

@@ -160,7 +160,8 @@ def test_filters_by_state_flow_and_day(server: Server, site: Site) -> None:
 
 def test_bad_filters_say_what_is_wrong(server: Server) -> None:
     reply = fetch(server, "GET", "/?state=happy&from=yesterday")
-    assert reply.status == 200
+    assert reply.status == 400
+    assert 'class="filters"' in reply.text  # the form, to correct them
     assert "Unknown run state &#39;happy&#39;" in reply.text
     assert "&#39;yesterday&#39; is not a date" in reply.text
 

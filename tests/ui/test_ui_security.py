@@ -23,6 +23,7 @@ import pytest
 from _ui_helpers import Server, Site, fetch, start_server
 
 TOKEN = "s3cret-token-for-reads"
+LOCKGATE = [sys.executable, "-c", "from lockgate.cli import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +152,7 @@ def test_a_loopback_address_other_than_127_0_0_1_is_served(site: Site, tmp_path:
 @pytest.mark.parametrize("token", ["", "   ", "päss", "a b", 'x"y'])
 def test_a_token_no_request_can_carry_is_refused(site: Site, token: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "from lockgate.cli import main; main()", "ui"]
-        + ["--port", "0", "--store", site.url, "--token", token],
+        [*LOCKGATE, "ui", "--port", "0", "--store", site.url, "--token", token],
         capture_output=True,
         text=True,
         timeout=60,
@@ -172,21 +172,19 @@ def test_create_app_refuses_an_empty_token() -> None:
 
 # -- in the browser ---------------------------------------------------------------------------
 @pytest.fixture
-def rebinding_browser() -> Iterator[Any]:
-    """Chromium resolving evil.example to 127.0.0.1, as after a DNS rebinding."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        launched = pw.chromium.launch(
-            executable_path=chromium,
-            args=["--host-resolver-rules=MAP evil.example 127.0.0.1"],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+def rebinding_browser(browser: Any) -> Iterator[Any]:
+    """Chromium resolving evil.example to 127.0.0.1, as after a DNS rebinding.
+
+    Launched by the session's Playwright (one sync Playwright per process).
+    """
+    launched = browser.browser_type.launch(
+        executable_path=shutil.which("chromium"),
+        args=["--host-resolver-rules=MAP evil.example 127.0.0.1"],
+    )
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 def test_a_rebound_name_in_the_browser_reads_nothing(

@@ -144,7 +144,8 @@ async def _unknown_run(request: Request, exc: Exception) -> Response:
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
-    return error_page(request, 503, "The run store cannot be read", str(exc))
+    board: Dashboard = request.app.state.dashboard
+    return error_page(request, 503, "The run store cannot be read", board.store.hide_url(str(exc)))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -80,13 +80,14 @@ class StoreHolder:
 
     @property
     def label(self) -> str:
-        """The URL with any password hidden, for the page header."""
-        from sqlalchemy import make_url
+        """The URL with any password hidden (``user:***@``, ``?password=***``), for pages."""
+        from lockgate.utilities.masking import mask_url
 
-        try:
-            return make_url(self.url).render_as_string(hide_password=True)
-        except Exception:
-            return self.url
+        return mask_url(self.url)
+
+    def hide_url(self, text: str) -> str:
+        """``text`` (e.g. an error message) with the store's URL, if in it, masked."""
+        return text.replace(self.url, self.label) if self.url else text
 
 
 @dataclass
@@ -123,6 +124,7 @@ def make_templates() -> Jinja2Templates:
         text_color=formatting.text_color,
         timestamp=formatting.timestamp,
         short=formatting.short_id,
+        slug_path=formatting.slug_path,
         counts=formatting.counts_list,
     )
     env.globals["duration"] = formatting.duration

@@ -10,6 +10,7 @@ import reprlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from lockgate.cli import render
 
@@ -18,6 +19,7 @@ __all__ = [
     "duration",
     "preview",
     "short_id",
+    "slug_path",
     "state_color",
     "text_color",
     "timestamp",
@@ -59,6 +61,21 @@ def duration(start: datetime | float | None, end: datetime | None) -> str:
 def short_id(run_id: str) -> str:
     """The 8-character form of a run id the CLI prints and accepts."""
     return render.short_id(run_id)
+
+
+def slug_path(slug: str) -> str:
+    """A task slug as one path segment: every ``/``, ``?``, ``#`` and ``%`` escaped.
+
+    Jinja's ``urlencode`` leaves ``/`` as it is, which splits a slug such as
+    ``load/eu-1`` into two segments (and ``..`` in one would be resolved away).
+
+    Args:
+        slug: the task's slug.
+
+    Returns:
+        The escaped segment.
+    """
+    return quote(slug, safe="")
 
 
 def counts_list(counts: Mapping[str, int]) -> list[tuple[str, int]]:

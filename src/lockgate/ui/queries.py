@@ -24,6 +24,7 @@ __all__ = [
     "RunActivity",
     "RunFilter",
     "StoredValues",
+    "count_runs",
     "day_bounds",
     "flow_names",
     "page_of_runs",
@@ -69,6 +70,36 @@ def _filtered(query: Any, where: RunFilter, with_state: bool = True) -> Any:
     return query
 
 
+def _live_ids(conn: Any, where: RunFilter) -> list[str]:
+    """Ids of the runs matching a Running/Crashed filter, newest first.
+
+    Running or Crashed depends on whether the recording process is alive, so the
+    candidates are checked one by one.
+    """
+    fr = schema.flow_runs
+    columns = (fr.c.id, fr.c.state, fr.c.active, fr.c.pid, fr.c.host, fr.c.proc_start)
+    query = _filtered(sa.select(*columns), where).order_by(fr.c.created.desc(), fr.c.id.desc())
+    return [r.id for r in conn.execute(query).all() if run_state(r) == where.state]
+
+
+def count_runs(store: RunStore, where: RunFilter) -> int:
+    """How many runs match ``where``.
+
+    Args:
+        store: the open store.
+        where: the filter.
+
+    Returns:
+        The number of matching runs.
+    """
+    fr = schema.flow_runs
+    with store.engine.connect() as conn:
+        if where.state in _LIVE_STATES:
+            return len(_live_ids(conn, where))
+        count = sa.select(sa.func.count()).select_from(fr)
+        return int(conn.execute(_filtered(count, where)).scalar_one())
+
+
 def page_of_runs(
     store: RunStore, where: RunFilter, limit: int, offset: int
 ) -> tuple[list[FlowRunRecord], int]:
@@ -87,10 +118,7 @@ def page_of_runs(
     order = (fr.c.created.desc(), fr.c.id.desc())
     with store.engine.connect() as conn:
         if where.state in _LIVE_STATES:
-            # Running or Crashed depends on whether the recording process is alive.
-            columns = (fr.c.id, fr.c.state, fr.c.active, fr.c.pid, fr.c.host, fr.c.proc_start)
-            rows = conn.execute(_filtered(sa.select(*columns), where).order_by(*order)).all()
-            ids = [r.id for r in rows if run_state(r) == where.state]
+            ids = _live_ids(conn, where)
             total = len(ids)
             ids = ids[offset : offset + limit]
         else:

@@ -64,28 +64,51 @@ def health(request: Request) -> Response:
 
 
 # -- runs list ------------------------------------------------------------------------------
+FIRST_DAY = date(1970, 1, 1)
+"""The earliest day a filter accepts (runs are stamped with seconds since 1970)."""
+LAST_DAY = date(9998, 12, 31)
+"""The latest day a filter accepts (a day's end must still be a date)."""
+MAX_FLOW_CHARS = 255
+"""The longest flow name a filter accepts (the store's limit): it is echoed in every link."""
+
+
 def _day(text: str | None, name: str, problems: list[str]) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        problems.append(f"'{text}' is not a date for '{name}'; use YYYY-MM-DD.")
+        problems.append(f"'{_cut(text)}' is not a date for '{name}'; use YYYY-MM-DD.")
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        problems.append(
+            f"'{text}' is out of range for '{name}': use a day from {FIRST_DAY} to {LAST_DAY}."
+        )
+        return None
+    return day
 
 
-def _page_number(text: str | None) -> int:
-    try:
-        return max(1, int(text or 1))
-    except ValueError:
+def _page_number(text: str | None, problems: list[str]) -> int:
+    if not text:
         return 1
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        problems.append(f"'{_cut(text)}' is not a page number; pages count from 1.")
+        return 1
+    return int(text)
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` cut short for a message (a filter value is echoed, never in full)."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def runs_page(request: Request) -> Response:
     """``GET /``: runs newest first, filtered by flow, state and day, with the chart.
 
     Query parameters: ``flow``, ``state``, ``from`` and ``to`` (``YYYY-MM-DD``, local
-    days, both included), ``page``. ``token`` (the access token) sets its cookie.
+    days, both included), ``page``. ``token`` (the access token) sets its cookie. A
+    filter that cannot be used answers 400 with the form and what is wrong; a page
+    past the last one answers 404.
     """
     board = dashboard(request)
     q = request.query_params
@@ -93,16 +116,21 @@ def runs_page(request: Request) -> Response:
         return _take_token(request, q[TOKEN_FIELD])
     problems: list[str] = []
     flow = q.get("flow") or None
+    if flow is not None and len(flow) > MAX_FLOW_CHARS:
+        problems.append(
+            f"'{_cut(flow)}' is not a flow name: names have at most {MAX_FLOW_CHARS} characters."
+        )
+        flow = None
     raw_state = q.get("state") or None
     state = None
     if raw_state:
         try:
-            state = runs.state_name(raw_state)
+            state = runs.state_name(_cut(raw_state))
         except runs.RunsError as exc:
             problems.append(str(exc))
     day_from = _day(q.get("from"), "from", problems)
     day_to = _day(q.get("to"), "to", problems)
-    page = _page_number(q.get("page"))
+    page = _page_number(q.get("page"), problems)
     filters = {"flow": flow, "state": state, "from": day_from, "to": day_to}
     context: dict[str, Any] = {
         "filters": filters,
@@ -110,17 +138,28 @@ def runs_page(request: Request) -> Response:
         "states": runs.FLOW_STATES,
     }
     store = board.store.get()
+    if problems:
+        flows = queries.flow_names(store) if store is not None else []
+        return render(request, "runs.html", {**context, "flows": flows}, status_code=400)
     if store is None:
         return render(request, "runs.html", {**context, "empty_store": True})
     since = queries.day_bounds(day_from)[0] if day_from else None
     until = queries.day_bounds(day_to)[1] if day_to else None
     where = queries.RunFilter(flow=flow, state=state, since=since, until=until)
+    pages = max(1, math.ceil(queries.count_runs(store, where) / PER_PAGE))
+    if page > pages:
+        return error_page(
+            request,
+            404,
+            "No such page",
+            f"The list has {pages} page{'s' if pages != 1 else ''} of runs; there is no page {page}.",
+        )
     records, total = queries.page_of_runs(store, where, PER_PAGE, (page - 1) * PER_PAGE)
     pages = max(1, math.ceil(total / PER_PAGE))
 
     last = day_to or date.today()
     first = day_from if day_from and day_from <= last else last - timedelta(days=CHART_DAYS - 1)
-    first = max(first, last - timedelta(days=MAX_CHART_DAYS - 1))
+    first = max(first, last - timedelta(days=MAX_CHART_DAYS - 1), FIRST_DAY)
     per_day = queries.runs_per_day(store, first, last, flow)
     chart = runs_per_day_svg(
         per_day,
@@ -179,6 +218,36 @@ def _take_token(request: Request, token: str) -> Response:
     return response
 
 
+# -- secrets --------------------------------------------------------------------------------
+REVEAL = "secrets"
+"""The query parameter (``?secrets=1``) that shows secret-looking values as they are."""
+
+
+def wants_secrets(request: Request) -> bool:
+    """Whether the page may show secret-looking parameters and inputs as they are.
+
+    Only when asked (``?secrets=1``), and, when the dashboard has an access token,
+    only to a browser that holds it.
+
+    Args:
+        request: the request.
+
+    Returns:
+        True to show the values.
+    """
+    asked = request.query_params.get(REVEAL) == "1"
+    return asked and dashboard(request).access.cookie_ok(request)
+
+
+def _masked(values: dict[str, Any], reveal: bool) -> tuple[dict[str, Any], bool]:
+    """``values`` with secret-looking names masked, and whether any was."""
+    from lockgate.utilities.masking import is_secret_name, mask_parameters
+
+    return mask_parameters(values, reveal=reveal), not reveal and any(
+        is_secret_name(k) for k in values
+    )
+
+
 # -- run detail -----------------------------------------------------------------------------
 @dataclass
 class TaskRow:
@@ -195,16 +264,52 @@ class TaskRow:
     child_counts: list[tuple[str, int]] = field(default_factory=list)
 
 
-def task_rows(records: list[TaskRunRecord]) -> list[TaskRow]:
+def mapped_parent(children: list[TaskRunRecord], run_state: str) -> TaskRunRecord:
+    """A stand-in for a mapped task whose own record is not stored yet.
+
+    A mapped task is recorded once all its children have ended; until then (or for
+    good, when the run died mid-map) only the children are in the store.
+
+    Args:
+        children: the task's children recorded so far (at least one).
+        run_state: the run's state: ``Running`` while it is recorded.
+
+    Returns:
+        A record for the task itself (map index -1), ``Running`` while the run runs,
+        else in the run's state.
+    """
+    first = children[0]
+    starts = [c.start_time for c in children if c.start_time is not None]
+    return TaskRunRecord(
+        flow_run_id=first.flow_run_id,
+        task_slug=first.task_slug,
+        task_name=first.task_name,
+        map_index=-1,
+        state=run_state,
+        message=f"Mapping: {len(children)} children recorded so far.",
+        run_count=1,
+        start_time=min(starts) if starts else None,
+        end_time=None,
+        result_location=None,
+        result_handler=None,
+        cached_inputs_location=None,
+        traceback=None,
+    )
+
+
+def task_rows(records: list[TaskRunRecord], run_state: str = "Running") -> list[TaskRow]:
     """Group a run's task runs into one row per task, children under their task.
 
     Args:
         records: the run's task runs (parents before their children, as stored).
+        run_state: the run's state, for a mapped task whose own record is missing
+            (see :func:`mapped_parent`).
 
     Returns:
         The rows, in the order the tasks started.
     """
     rows: dict[str, TaskRow] = {}
+    orphans: set[str] = set()
     for rec in records:
         row = rows.get(rec.task_slug)
         if rec.map_index < 0:
@@ -212,10 +317,14 @@ def task_rows(records: list[TaskRunRecord]) -> list[TaskRow]:
                 rows[rec.task_slug] = TaskRow(rec)
             else:
                 row.record = rec
-        elif row is None:  # a child stored before its parent (a crash mid-map)
+                orphans.discard(rec.task_slug)
+        elif row is None:  # a child stored before its parent (the map is still going)
             rows[rec.task_slug] = TaskRow(rec, [rec])
+            orphans.add(rec.task_slug)
         else:
             row.children.append(rec)
+    for slug in orphans:
+        rows[slug].record = mapped_parent(rows[slug].children, run_state)
     for row in rows.values():
         counts: dict[str, int] = {}
         for child in row.children:
@@ -241,9 +350,15 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any]:
     job_param = job.id if job is not None else None
     following = activity.live or (job is not None and not job_done)
     drawing = board.graphs.draw(run, records, activity.version)
+    reveal = wants_secrets(request)
+    parameters, hidden = _masked(run.parameters, reveal)
+    secrets_param = "1" if reveal else None
     return {
         "run": run,
-        "rows": task_rows(records),
+        "parameters": parameters,
+        "secrets_hidden": hidden,
+        "reveal_url": url(f"/runs/{run.id}", job=job_param, **{REVEAL: "1"}),
+        "rows": task_rows(records, run.state),
         "children_shown": CHILDREN_SHOWN,
         "drawing": drawing,
         "live": activity.live,
@@ -252,7 +367,7 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any]:
         "job": job,
         "paused": [r for r in records if r.state == "Paused"],
         "can_restart": _can_restart(run, records, activity.live),
-        "fragment_url": url(f"/runs/{run.id}/fragment", job=job_param),
+        "fragment_url": url(f"/runs/{run.id}/fragment", job=job_param, **{REVEAL: secrets_param}),
         "events_url": url(f"/runs/{run.id}/events", job=job_param),
     }
 
@@ -316,13 +431,28 @@ def timeline(transitions: list[TransitionRecord], end: datetime | None) -> list[
     ]
 
 
-def _stored(store: RunStore, run_id: str, rec: TaskRunRecord) -> dict[str, tuple[bool, str]]:
-    """Previews of a task run's stored result and inputs: ``{name: (found, text)}``."""
+def _stored(
+    store: RunStore, run_id: str, rec: TaskRunRecord, secret_result: bool, reveal: bool
+) -> tuple[dict[str, tuple[bool, str]], bool]:
+    """Previews of a task run's stored result and inputs, and whether any was masked.
+
+    Inputs with secret-looking names, and the result when ``secret_result`` (a
+    parameter with such a name), are masked unless ``reveal``.
+
+    Returns:
+        ``{"result": (found, text), "inputs": (found, text)}``, and True when a
+        value is shown as ``***``.
+    """
     from lockgate.store.states import read_inputs, read_value
+    from lockgate.utilities.masking import MASK, is_secret_name
 
     values = queries.stored_values(store, run_id, rec.task_slug, rec.map_index)
     out: dict[str, tuple[bool, str]] = {}
-    if rec.state == "Mapped":
+    hidden = False
+    if secret_result and not reveal and values is not None and values.result_blob is not None:
+        out["result"] = (True, MASK)
+        hidden = True
+    elif rec.state == "Mapped":
         out["result"] = (False, "A mapped task's result is the list of its children's results.")
     elif values is None or values.result_blob is None:
         why = (
@@ -339,9 +469,13 @@ def _stored(store: RunStore, run_id: str, rec: TaskRunRecord) -> dict[str, tuple
             out["result"] = (False, f"Cannot be read back: {type(exc).__name__}: {exc}")
     inputs = None if values is None else read_inputs(values.inputs_location, values.inputs_blob)
     if inputs is not None:
+        secret = set() if reveal else {k for k in inputs if is_secret_name(k)}
+        hidden = hidden or bool(secret)
         out["inputs"] = (
             True,
-            "\n".join(f"{k} = {formatting.preview(v)}" for k, v in inputs.items()),
+            "\n".join(
+                f"{k} = {MASK if k in secret else formatting.preview(v)}" for k, v in inputs.items()
+            ),
         )
     elif values is not None and values.inputs_blob is not None:
         out["inputs"] = (False, "Stored, but cannot be read back.")
@@ -350,7 +484,7 @@ def _stored(store: RunStore, run_id: str, rec: TaskRunRecord) -> dict[str, tuple
             False,
             "Not stored: inputs are kept for paused, failed and retrying tasks only.",
         )
-    return out
+    return out, hidden
 
 
 def task_page(request: Request) -> Response:
@@ -360,14 +494,26 @@ def task_page(request: Request) -> Response:
     lines, and for a mapped task the list of its children.
     """
     from lockgate.cli.render import trim_engine_frames
+    from lockgate.utilities.masking import MASK, is_secret_name
 
     store = require_store(request)
     run = store.get_run(request.path_params["run_id"])
     slug = request.path_params["slug"]
     child = request.query_params.get("child")
-    index = int(child) if child is not None and child.isdigit() else -1
+    index = -1
+    if child is not None:
+        if not (child.isascii() and child.isdigit()):
+            return error_page(
+                request,
+                400,
+                "Bad request",
+                f"'{_cut(child)}' is not a child's number; mapped children count from 0.",
+            )
+        index = int(child)
     rows = [r for r in store.task_runs(run.id) if r.task_slug == slug]
     rec = next((r for r in rows if r.map_index == index), None)
+    if rec is None and index < 0 and rows:  # a mapped task whose children still run
+        rec = mapped_parent(rows, "Running" if run.state == "Running" else run.state)
     if rec is None:
         name = f"{slug}[{index}]" if index >= 0 else slug
         return error_page(
@@ -380,6 +526,9 @@ def task_page(request: Request) -> Response:
     lines = store.logs(run.id, slug)
     if index >= 0:
         lines = [ln for ln in lines if ln.map_index == index]
+    reveal = wants_secrets(request)
+    secret_result = rec.task_slug in run.parameters and is_secret_name(rec.task_slug)
+    stored, hidden = _stored(store, run.id, rec, secret_result, reveal)
     unfinished = rec.end_time is None and run.state == "Running"
     end = datetime.now(timezone.utc) if unfinished else rec.end_time
     parent = next((r for r in rows if r.map_index < 0), None)
@@ -394,7 +543,11 @@ def task_page(request: Request) -> Response:
             "timeline": timeline(transitions, end),
             "transitions": transitions,
             "logs": lines,
-            "stored": _stored(store, run.id, rec),
+            "stored": stored,
+            # A JSON result handler's location is the value itself.
+            "result_location": MASK if secret_result and not reveal else rec.result_location,
+            "secrets_hidden": hidden,
+            "reveal_url": url(request.url.path, child=child, **{REVEAL: "1"}),
             "traceback": trim_engine_frames(rec.traceback.rstrip()) if rec.traceback else None,
         },
     )
