@@ -6,6 +6,10 @@ test can count exactly which tasks (and mapped children) ran, across processes.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from collections import Counter
 from collections.abc import Callable
@@ -224,3 +228,50 @@ def error_line() -> Callable[[Result], str]:
         return _error_line(result)
 
     return check
+
+
+def _lockgate_exe() -> str:
+    exe = shutil.which("lockgate", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the `lockgate` console script is not installed in this environment")
+    return exe
+
+
+@pytest.fixture
+def lockgate(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real ``lockgate ARGS...`` in a subprocess, with this test's LOCKGATE_HOME.
+
+    Keyword arguments: ``input`` (stdin text; without it stdin is /dev/null, or
+    closed with ``stdin_closed=True``), ``cwd``, and ``env`` (extra variables; a value
+    of None removes one).
+    """
+
+    def run(
+        *args: str,
+        input: str | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str | None] | None = None,
+        stdin_closed: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        full = {**os.environ, "LOCKGATE_HOME": str(home), "COLUMNS": "200"}
+        for var in ("LOCKGATE_STORE_URL", "LOCKGATE_EXECUTOR", "FORCE_COLOR"):
+            full.pop(var, None)
+        for key, value in (env or {}).items():
+            if value is None:
+                full.pop(key, None)
+            else:
+                full[key] = value
+        return subprocess.run(
+            [_lockgate_exe(), *args],
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            preexec_fn=(lambda: os.close(0)) if stdin_closed else None,
+            capture_output=True,
+            text=True,
+            env=full,
+            cwd=cwd,
+            check=False,
+            timeout=120,
+        )
+
+    return run

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +15,9 @@ from rich.console import Console
 
 from lockgate import runs
 from lockgate.cli.progress import RunProgress, category
+from lockgate.core.task import Task
 from lockgate.engine.state import (
+    Cancelled,
     Failed,
     Mapped,
     Paused,
@@ -21,10 +25,12 @@ from lockgate.engine.state import (
     Retrying,
     Running,
     Skipped,
+    State,
     Success,
     TriggerFailed,
 )
 from lockgate.store import TaskRunRecord
+from lockgate.utilities import context as ctx
 from lockgate.utilities.graphviz import draw_flow
 
 needs_dot = pytest.mark.skipif(
@@ -39,6 +45,7 @@ def test_category() -> None:
     assert category(Mapped(map_states=[])) == "done"
     assert category(Failed()) == "failed"
     assert category(TriggerFailed()) == "failed"
+    assert category(Cancelled()) == "cancelled"
     assert category(Running()) == "running"
     assert category(Paused()) == "paused"
     assert category(Pending()) == "waiting"
@@ -56,6 +63,7 @@ def test_progress_counts_tasks_and_mapped_children(flows_dir: Path) -> None:
         "done": 4,
         "running": 0,
         "failed": 2,
+        "cancelled": 0,
         "paused": 0,
         "waiting": 0,
         "total": 6,
@@ -79,6 +87,91 @@ def test_progress_counts_tasks_and_mapped_children(flows_dir: Path) -> None:
     assert "4 done · 0 running · 2 failed · 0 paused · 0 waiting" in text
     assert "double" in text
     assert "4/4" in text
+
+
+def _changed(progress: RunProgress, task: Task, new: State, index: int | None = None) -> None:
+    """Tell the hook of a state change as the engine does (a child's index in context)."""
+    token = ctx.set_values({**ctx.current(), "map_index": index})
+    try:
+        progress.task_state_changed(task, Pending(), new)
+    finally:
+        ctx.reset(token)
+
+
+def _drawn(progress: RunProgress) -> str:
+    console = Console(record=True, width=120, color_system=None)
+    console.print(progress.render())
+    return console.export_text()
+
+
+def test_a_growing_map_marks_its_total_as_not_known_yet(tmp_path: Path) -> None:
+    from lockgate import Flow, task
+
+    @task
+    def items() -> list[int]:
+        return list(range(20))
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    with Flow("growing") as flow:
+        double.map(items())
+    (mapped,) = [t for t in flow.tasks if t.name == "double"]
+    progress = RunProgress()
+    progress.flow_run_started(flow, Running(), {})
+    for i in range(6):  # six children seen so far, four of them finished
+        _changed(progress, mapped, Success() if i < 4 else Running(), i)
+    assert not progress.children_known(mapped)
+    assert re.search(r"double\s+\S+\s+4/6\+\s", _drawn(progress))
+    for i in range(20):
+        _changed(progress, mapped, Success(), i)
+    _changed(progress, mapped, Mapped(map_states=[Success() for _ in range(20)]))
+    assert progress.children_known(mapped)
+    drawn = _drawn(progress)
+    assert re.search(r"double\s+\S+\s+20/20\s", drawn), drawn
+    assert "20/20+" not in drawn
+
+
+def test_cancelled_tasks_are_not_counted_as_failed(tmp_path: Path) -> None:
+    from lockgate import Flow, task
+
+    @task
+    def one() -> int:
+        return 1
+
+    @task
+    def two() -> int:
+        return 2
+
+    with Flow("stopped") as flow:
+        one()
+        two()
+    first, second = sorted(flow.tasks, key=lambda t: t.name)
+    progress = RunProgress()
+    progress.flow_run_started(flow, Running(), {})
+    _changed(progress, first, Success())
+    _changed(progress, second, Cancelled("Flow run was cancelled."))
+    counts = progress.counts()
+    assert (counts["done"], counts["failed"], counts["cancelled"]) == (1, 0, 1)
+    assert "1 done · 0 running · 0 failed · 1 cancelled · 0 paused · 0 waiting" in _drawn(progress)
+
+
+def test_success_is_green_on_a_16_colour_terminal(
+    lockgate: Callable[..., subprocess.CompletedProcess[str]], flows_dir: Path
+) -> None:
+    env: dict[str, str | None] = {"TERM": "xterm", "FORCE_COLOR": "1", "COLORTERM": None}
+    env |= {"NO_COLOR": None, "TTY_COMPATIBLE": None, "TTY_INTERACTIVE": None}
+    done = lockgate("run", str(flows_dir / "approval.py"), "-q", env=env)
+    assert done.returncode == 3, done.stderr
+    out = done.stdout
+    assert "\x1b[1;32mSuccess\x1b[0m" in out, repr(out)  # basic green, not grey (90)
+    assert "\x1b[1;35mPaused\x1b[0m" in out
+    assert "\x1b[1;90m" not in out
+    truecolor = lockgate(
+        "run", str(flows_dir / "approval.py"), "-q", env={**env, "COLORTERM": "truecolor"}
+    )
+    assert "\x1b[1;38;2;67;160;71mSuccess" in truecolor.stdout  # Success.color, #43a047
 
 
 def test_progress_shows_paused_tasks(flows_dir: Path) -> None:

@@ -2,8 +2,8 @@
 
 :class:`RunProgress` is told of every task state change by the engine (see
 :mod:`lockgate.engine.hooks`); its :meth:`~RunProgress.render` draws the counts with
-rich (done / running / failed / paused, and one line per mapped task with its
-children), and the ``lockgate run`` command shows that drawing live.
+rich (done / running / failed / cancelled / paused, and one line per mapped task
+with its children), and the ``lockgate run`` command shows that drawing live.
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.hooks import RunHooks
-from lockgate.engine.state import Failed, Finished, Paused, Running, State, Success
+from lockgate.engine.state import (
+    Cancelled,
+    Failed,
+    Finished,
+    Mapped,
+    Paused,
+    Running,
+    State,
+    Success,
+)
 from lockgate.utilities import context as ctx
 
 if TYPE_CHECKING:
@@ -24,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CATEGORIES", "RunProgress", "category"]
 
-CATEGORIES = ("done", "running", "failed", "paused", "waiting")
+CATEGORIES = ("done", "running", "failed", "cancelled", "paused", "waiting")
 """How the progress display groups states, in display order."""
 
 
@@ -35,11 +44,14 @@ def category(state: State | None) -> str:
         state: a task's state, or None when it has none yet.
 
     Returns:
-        ``"done"`` (Success and its kinds), ``"failed"``, ``"running"``,
-        ``"paused"`` or ``"waiting"`` (anything else: Pending, Scheduled, Retrying).
+        ``"done"`` (Success and its kinds), ``"failed"`` (Failed and its kinds but
+        Cancelled), ``"cancelled"``, ``"running"``, ``"paused"`` or ``"waiting"``
+        (anything else: Pending, Scheduled, Retrying).
     """
     if isinstance(state, Success):
         return "done"
+    if isinstance(state, Cancelled):  # stopped on request: not a failure of the task
+        return "cancelled"
     if isinstance(state, Failed):
         return "failed"
     if isinstance(state, Running):
@@ -158,6 +170,23 @@ class RunProgress(RunHooks):
                     rows.append((t, c))
         return rows
 
+    def children_known(self, task: Task) -> bool:
+        """Whether all of a mapped task's children are known yet.
+
+        Children are seen one by one as they start; how many there are is certain
+        only once the mapped task itself has finished (Mapped).
+
+        Args:
+            task: a mapped task.
+
+        Returns:
+            True once the task is Mapped and every child it mapped has been seen.
+        """
+        with self._lock:
+            parent = self.states.get(task)
+            seen = len(self.children.get(task, ()))
+        return isinstance(parent, Mapped) and seen >= len(parent.map_states)
+
     def running_names(self, limit: int = 6) -> list[str]:
         """Names of task runs that are running now (mapped children as ``name[i]``).
 
@@ -202,11 +231,13 @@ class RunProgress(RunHooks):
             grid.add_column(no_wrap=True, justify="right")
             grid.add_column()
             for task, tc in mapped:
-                finished = tc["done"] + tc["failed"]
+                finished = tc["done"] + tc["failed"] + tc["cancelled"]
+                # Until the task is Mapped more children may appear: "6/8+" says so.
+                more = "" if self.children_known(task) else "+"
                 grid.add_row(
                     f"  {task.name}",
                     _bar(finished, tc["total"]),
-                    f"{finished}/{tc['total']}",
+                    f"{finished}/{tc['total']}{more}",
                     Text.assemble(*_count_parts(tc, short=True)),
                 )
             parts.append(grid)
@@ -220,6 +251,7 @@ _STYLES = {
     "done": "green",
     "running": "cyan",
     "failed": "bold red",
+    "cancelled": "yellow",
     "paused": "magenta",
     "waiting": "dim",
 }
@@ -229,7 +261,7 @@ def _count_parts(c: dict[str, int], short: bool = False) -> list[tuple[str, str]
     parts: list[tuple[str, str] | str] = []
     for cat in CATEGORIES:
         n = c.get(cat, 0)
-        if short and not n:
+        if not n and (short or cat == "cancelled"):  # runs are rarely cancelled: no "0 cancelled"
             continue
         if parts:
             parts.append(" · ")

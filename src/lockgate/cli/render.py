@@ -282,7 +282,7 @@ def runs_table(runs: Sequence[FlowRunRecord]) -> Text:
                 run.flow_name,
                 state_text(run.state),
                 timestamp(run.start_time),
-                duration(run.start_time, run.end_time),
+                _run_duration(run),
                 task_counts(dict(run.task_counts)),
             )
             for run in runs
@@ -320,7 +320,8 @@ def run_header(run: FlowRunRecord, reveal: bool = False) -> Table:
         ("Executor", run.executor or "-"),
         ("Started", timestamp(run.start_time)),
         ("Ended", timestamp(run.end_time)),
-        ("Duration", duration(run.start_time, run.end_time)),
+        ("Duration", _run_duration(run)),  # running time, without the gaps before restarts
+        *[("Restarted", ", ".join(timestamp(t) for t in run.restarts))] * bool(run.restarts),
         ("Process", f"pid {run.pid} on {run.host}" if run.pid else "-"),
     ]
     for field, value in rows:
@@ -329,11 +330,14 @@ def run_header(run: FlowRunRecord, reveal: bool = False) -> Table:
 
 
 def dependency_order(slugs: Sequence[str], graph: dict[str, Any] | None) -> list[str]:
-    """Task slugs ordered so that every task comes after the tasks it depends on.
+    """Task slugs in the flow's dependency order, the order ``run`` lists tasks in.
 
-    Ties keep the order the flow added its tasks in, so the same flow always lists
-    the same way. Slugs the graph does not know (or every slug, without a graph)
-    keep their given order, after the others.
+    Every task comes after the tasks it depends on, in the order of
+    :meth:`lockgate.Flow.sorted_tasks` (a task's downstream tasks follow it as soon as
+    they can; otherwise the order the flow added its tasks in), so ``show`` lists a
+    run the same way whichever order its tasks happened to start in. Slugs the graph
+    does not know (or every slug, without a graph) keep their given order, after
+    the others.
 
     Args:
         slugs: the slugs to order (a run's task runs, in the order they started).
@@ -343,29 +347,27 @@ def dependency_order(slugs: Sequence[str], graph: dict[str, Any] | None) -> list
     Returns:
         The same slugs, reordered.
     """
-    import heapq
-
     if not graph:
         return list(slugs)
-    position = {t["slug"]: i for i, t in enumerate(graph.get("tasks", ()))}
+    known = [t["slug"] for t in graph.get("tasks", ())]
     downstream: dict[str, list[str]] = {}
-    waiting_on = dict.fromkeys(position, 0)
+    waiting_on = dict.fromkeys(known, 0)
     for edge in graph.get("edges", ()):
         up, down = edge["upstream_task"]["slug"], edge["downstream_task"]["slug"]
-        if up in position and down in position:
+        if up in waiting_on and down in waiting_on:
             downstream.setdefault(up, []).append(down)
             waiting_on[down] += 1
-    ready = [position[s] for s, n in waiting_on.items() if n == 0]
-    heapq.heapify(ready)
-    slug_at = list(position)
+    ready = [s for s in reversed(known) if waiting_on[s] == 0]  # a stack: first task on top
     ordered: list[str] = []
     while ready:
-        slug = slug_at[heapq.heappop(ready)]
+        slug = ready.pop()
         ordered.append(slug)
+        newly = []
         for down in downstream.get(slug, ()):
             waiting_on[down] -= 1
             if waiting_on[down] == 0:
-                heapq.heappush(ready, position[down])
+                newly.append(down)
+        ready.extend(reversed(newly))
     wanted = set(slugs)
     out = [s for s in ordered if s in wanted]
     placed = set(out)
@@ -443,6 +445,7 @@ def tasks_table(records: Sequence[TaskRunRecord], all_children: bool = False) ->
         Columns: task, state, duration, runs, message.
     """
     from lockgate.engine import state as states
+    from lockgate.store.records import mapped_run_seconds, mapped_state
 
     children: dict[str, list[TaskRunRecord]] = {}
     parents: dict[str, TaskRunRecord] = {}
@@ -472,12 +475,20 @@ def tasks_table(records: Sequence[TaskRunRecord], all_children: bool = False) ->
             message = f"{len(kids)} children: " + ", ".join(
                 f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])
             )
+        if kids:  # a mapped task reads as its children do, not as a plain "Mapped"
+            shown_state = mapped_state(k.state for k in kids)
+            took = mapped_run_seconds(kids)
+            runs_text = ""
+        else:
+            assert parent is not None
+            shown_state, took = parent.state, parent.run_seconds
+            runs_text = str(parent.run_count or "")
         rows.append(
             (
                 (parent or kids[0]).task_name,
-                state_text(parent.state if parent else "Mapped"),
-                duration(parent.start_time, parent.end_time) if parent else "-",
-                str(parent.run_count or "") if parent else "",
+                state_text(shown_state),
+                duration(took, None) if took is not None else "-",
+                runs_text,
                 message,
             )
         )
@@ -488,7 +499,7 @@ def tasks_table(records: Sequence[TaskRunRecord], all_children: bool = False) ->
                 (
                     f"  {_record_name(k)}",
                     state_text(k.state),
-                    duration(k.start_time, k.end_time),
+                    duration(k.run_seconds, None) if k.run_seconds is not None else "-",
                     str(k.run_count or ""),
                     k.message or "",
                 )
@@ -682,8 +693,26 @@ def summary_table(progress: RunProgress, flow: Flow, final: State) -> Text:
             (
                 task.name,
                 state_text(name),
-                duration(took, None) if took is not None else ("-" if ran_now else "stored"),
+                duration(took, None) if took is not None else _not_run_now(st, ran_now),
                 message,
             )
         )
     return grid(("TASK", "STATE", "DURATION", "MESSAGE"), rows, right=(2,))
+
+
+def _run_duration(run: FlowRunRecord) -> str:
+    """A run's running time: its attempts added up, without the idle time between a
+    run and its restart (``-`` while the first attempt runs)."""
+    seconds = run.run_seconds
+    return duration(seconds, None) if seconds is not None else "-"
+
+
+def _not_run_now(state: State, ran_now: bool) -> str:
+    """The DURATION cell of a task that did not run in this command.
+
+    ``stored`` only for a finished result kept from an earlier attempt (restart,
+    resume); a task that never ran, as in a brand-new run, gets ``-``.
+    """
+    from lockgate.engine.state import Finished
+
+    return "stored" if not ran_now and isinstance(state, Finished) else "-"

@@ -1,0 +1,206 @@
+"""What `lockgate` answers with: exit codes that match the recorded run whatever a task
+does, one-line errors for every kind of bad input, and no secret in what it prints.
+
+Every command is the installed `lockgate` in a subprocess, on a real SQLite store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lockgate import runs
+from lockgate.store import RunStore
+
+Lockgate = Callable[..., "subprocess.CompletedProcess[str]"]
+
+EXITS = """
+import sys
+
+from lockgate import Flow, task
+
+
+@task
+def ok():
+    return 1
+
+
+@task
+def leave(x):
+    {body}
+
+
+with Flow("exits") as flow:
+    leave(ok())
+"""
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in done.stderr and "Usage:" not in done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["sys.exit(0)", "sys.exit(1)", "sys.exit(2)", "sys.exit(3)", "raise KeyboardInterrupt"],
+)
+def test_a_task_ending_the_process_cannot_choose_the_exit_code(
+    lockgate: Lockgate, tmp_path: Path, body: str
+) -> None:
+    flow_file = tmp_path / "exits.py"
+    flow_file.write_text(textwrap.dedent(EXITS.format(body=body)))
+    done = lockgate("run", str(flow_file))
+    (run,) = runs.list_runs()
+    _, tasks = runs.show(run.id)
+    assert run.state == "Failed"
+    assert {t.task_name: t.state for t in tasks} == {"ok": "Success", "leave": "Failed"}
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert f"Run {run.id[:8]} (exits) ended: Failed" in done.stdout
+    assert "leave" in done.stdout  # the summary table was printed
+
+
+def test_exit_code_is_that_of_the_recorded_state(lockgate: Lockgate, flows_dir: Path) -> None:
+    """Success 0, Failed 1, waiting for approval 3, each as `lockgate runs` says."""
+    from lockgate.cli.app import EXIT_CANCELLED, exit_code
+
+    assert lockgate("run", str(flows_dir / "approval.py")).returncode == 3
+    assert lockgate("run", str(flows_dir / "flaky.py")).returncode == 1
+    states = {r.flow_name: r.state for r in runs.list_runs()}
+    assert states == {"approval": "Running", "flaky": "Failed"}
+    assert [exit_code(s) for s in ("Success", "Failed", "TimedOut", "Crashed")] == [0, 1, 1, 1]
+    assert exit_code("Cancelled") == EXIT_CANCELLED == 130
+    assert exit_code("Running") == exit_code("Pending") == 3
+
+
+def test_usage_errors_are_one_line(lockgate: Lockgate, home: Path) -> None:
+    assert one_error_line(lockgate("runs", "--limit", "0")) == (
+        "Error: --limit must be 1 or more (got 0); e.g. `lockgate runs --limit 20`."
+    )
+    assert one_error_line(lockgate("runs", "--limit", "many")) == (
+        "Error: Invalid value for '--limit' / '-n': 'many' is not a valid integer. "
+        "See `lockgate runs --help`."
+    )
+    assert one_error_line(lockgate("run")) == (
+        "Error: Missing argument 'FILE[:FLOW]'. See `lockgate run --help`."
+    )
+    assert "No such option: --colour" in one_error_line(lockgate("runs", "--colour"))
+    assert "No such command 'sho'" in one_error_line(lockgate("sho", "abcd"))
+    helped = lockgate()
+    assert helped.returncode == 0 and "Usage: lockgate" in helped.stdout
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            ["n=1", "n=2"],
+            "Parameter 'n' is given twice (--param n=1 and --param n=2); give it once.",
+        ),
+        (
+            ["n=" + "7" * 5000],
+            "Parameter 'n' is a 5000-digit number, longer than the 4300 digits Python reads; "
+            "pass it quoted (--param 'n=\"...\"') to use it as text.",
+        ),
+    ],
+)
+def test_bad_parameters_are_refused(
+    lockgate: Lockgate, flows_dir: Path, home: Path, params: list[str], message: str
+) -> None:
+    args = [a for p in params for a in ("--param", p)]
+    assert one_error_line(lockgate("run", str(flows_dir / "approval.py"), *args)) == (
+        f"Error: {message}"
+    )
+    assert not home.exists(), "nothing is recorded"
+
+
+def test_nan_and_infinity_are_text_not_json(lockgate: Lockgate, tmp_path: Path, home: Path) -> None:
+    flow_file = tmp_path / "echo.py"
+    flow_file.write_text(
+        "from lockgate import Flow, Parameter, task\n\n"
+        "@task\ndef echo(v):\n    return v\n\n"
+        "with Flow('echo') as flow:\n    echo(Parameter('n'))\n"
+    )
+    done = lockgate("run", str(flow_file), "-p", "n=NaN")
+    assert done.returncode == 0, done.stderr
+    (run,) = runs.list_runs()
+    assert run.parameters == {"n": "NaN"}
+    with sqlite3.connect(home / "store.db") as db:
+        (stored,) = db.execute("select parameters from flow_runs").fetchone()
+    assert json.loads(stored, parse_constant=lambda c: pytest.fail(f"{c} stored")) == {"n": "NaN"}
+    assert runs.parse_parameter("x=-Infinity") == ("x", "-Infinity")
+    assert runs.parse_parameter("x=12") == ("x", 12)
+
+
+def test_resume_with_stdin_closed_is_one_line(lockgate: Lockgate, flows_dir: Path) -> None:
+    assert lockgate("run", str(flows_dir / "approval.py")).returncode == 3
+    short = runs.list_runs()[0].id[:8]
+    closed = lockgate("resume", short, stdin_closed=True)  # `lockgate resume RUN <&-`
+    assert one_error_line(closed) == (
+        f"Error: No answer could be read (stdin is closed); run {short} is unchanged. "
+        "Approve with --yes, or name tasks with --task NAME."
+    )
+    empty = lockgate("resume", short)  # stdin is /dev/null: no answer means no
+    assert empty.returncode == 1
+    assert f"Error: Nothing approved; run {short} is unchanged." in empty.stderr
+    assert "Aborted" not in empty.stderr
+    assert [r.task_name for r in runs.waiting(short)] == ["publish"]
+
+
+SECRET_FLOW = """
+from lockgate import Flow, Parameter, task
+
+
+@task
+def connect(db_password, api_token, region):
+    return region
+
+
+with Flow("secret") as flow:
+    connect(Parameter("db_password"), Parameter("api_token"), Parameter("region"))
+"""
+
+
+def test_secrets_are_masked_in_cli_output(lockgate: Lockgate, tmp_path: Path, home: Path) -> None:
+    flow_file = tmp_path / "secret.py"
+    flow_file.write_text(textwrap.dedent(SECRET_FLOW))
+    args = ["-p", "db_password=hunter2", "-p", "api_token=tok-123", "-p", "region=eu"]
+    assert lockgate("run", str(flow_file), *args).returncode == 0
+    short = runs.list_runs()[0].id[:8]
+    shown = lockgate("show", short)
+    assert "db_password='***'" in shown.stdout and "api_token='***'" in shown.stdout
+    assert "region='eu'" in shown.stdout
+    assert "hunter2" not in shown.stdout and "tok-123" not in shown.stdout
+    revealed = lockgate("show", short, "--show-secrets")
+    assert "db_password='hunter2'" in revealed.stdout and "api_token='tok-123'" in revealed.stdout
+
+    for url in (
+        f"sqlite:///{tmp_path / 'none.db'}?password=s3cret",
+        "postgresql://ann:s3cret@127.0.0.1:1/runs?connect_timeout=1",
+    ):
+        for command in (["runs", "--store", url], ["show", "abcd1234", "--store", url]):
+            done = lockgate(*command)
+            assert "s3cret" not in done.stdout + done.stderr, (command, done.stdout, done.stderr)
+    missing = lockgate("show", "abcd1234", "--store", f"sqlite:///{tmp_path / 'x.db'}?password=pw1")
+    assert "password=***" in missing.stderr and "pw1" not in missing.stderr
+    empty = lockgate("runs", "--store", f"sqlite:///{tmp_path / 'y.db'}?password=pw2")
+    assert "password=***" in empty.stdout and "pw2" not in empty.stdout
+
+
+def test_store_is_unchanged_by_refused_input(lockgate: Lockgate, flows_dir: Path) -> None:
+    assert lockgate("run", str(flows_dir / "approval.py")).returncode == 3
+    with RunStore.open() as store:
+        before = [(r.id, r.state) for r in store.list_runs()]
+    one_error_line(lockgate("run", str(flows_dir / "approval.py"), "-p", "n=1", "-p", "n=1"))
+    with RunStore.open() as store:
+        assert [(r.id, r.state) for r in store.list_runs()] == before
