@@ -151,6 +151,25 @@ class FlowRunner(Runner):
         except ENDRUN as end:
             return end.state
 
+    def _start_failed(self, state: State, hooks: Iterable[RunHooks], values: Any) -> None:
+        """The move to Running failed (a state handler raised): report the run anyway.
+
+        The hooks see it start and end at once, so a run store records it, with the
+        handler's error in the run's logs, rather than losing it.
+        """
+        flow = self.flow
+        for hook in hooks:
+            hook.flow_run_started(flow, Running("Running flow."), values)
+        error = state.result
+        self.logger.error(
+            "Flow run of %r failed before it started: %s",
+            flow.name,
+            state.message,
+            exc_info=error if isinstance(error, BaseException) else None,
+        )
+        for hook in hooks:
+            hook.flow_run_finished(flow, _for_hooks(state))
+
     # -- the run -----------------------------------------------------------------------
     def run(
         self,
@@ -241,7 +260,12 @@ class FlowRunner(Runner):
                 ctx.set_values(values)
             state = self.check_flow_is_pending_or_running(state)
             state = self.check_flow_reached_start_time(state)
-            state = self.set_flow_to_running(state)
+            try:
+                state = self.set_flow_to_running(state)
+            except ENDRUN as end:
+                if hooks and end.state is not state and isinstance(end.state, Failed):
+                    self._start_failed(end.state, hooks, values)
+                raise
             self.logger.info("Beginning flow run for %r", flow.name)
             for hook in hooks:
                 hook.flow_run_started(flow, state, values)
@@ -272,7 +296,7 @@ class FlowRunner(Runner):
             if interrupt is not None:
                 interrupt.restore()
         for hook in hooks:
-            hook.flow_run_finished(flow, state)
+            hook.flow_run_finished(flow, _for_hooks(state))
         self.logger.info("Flow run of %r ended: %r", flow.name, state)
         return state
 
@@ -502,6 +526,24 @@ class FlowRunner(Runner):
         if all(isinstance(s, Success) for s in leaves):
             return Success("All reference tasks succeeded.")
         return Success("No reference tasks failed.")
+
+
+_HANDLER_FAILED = "Exception raised while calling state handlers."
+
+
+def _for_hooks(state: State) -> State:
+    """The final state as run hooks see it: a raising state handler's error named.
+
+    The run keeps Prefect's ``Exception raised while calling state handlers.``; what a
+    hook records (a run store) says ``...: RuntimeError: ...``, so ``lockgate show``
+    tells what went wrong.
+    """
+    error = state.result
+    if state.message != _HANDLER_FAILED or not isinstance(error, Exception):
+        return state
+    named = state.__copy__()
+    named.message = f"{_HANDLER_FAILED[:-1]}: {type(error).__name__}: {error}"
+    return named
 
 
 def _leaves(states: Iterable[State]) -> list[State]:

@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from lockgate.core.task import Task
     from lockgate.engine.state import State
 
-__all__ = ["RunHooks"]
+__all__ = ["INDEX_ATTR", "RAISED_LOGGERS", "RUN_ATTR", "SLUG_ATTR", "RunHooks"]
+
+RUN_ATTR, SLUG_ATTR, INDEX_ATTR = "lockgate_flow_run_id", "lockgate_task_slug", "lockgate_map_index"
+"""Attributes of a log record logged on a worker (process or Dask) that say which run,
+task and mapped child it belongs to; a run store's log capture reads them before
+``lockgate.context``."""
+
+RAISED_LOGGERS = ("lockgate.task", "lockgate.flow")
+"""Loggers set to INFO (when they have no level of their own) while a run's logs are
+captured, in the run's process and on workers: task logs at INFO and above are kept."""
 
 
 class RunHooks:

@@ -124,6 +124,7 @@ class TaskRunner(Runner):
         self.task = task
         self.constants: Mapping[str, Any] = constants or {}
         self.result_handler = result_handler
+        self._reported: State | None = None  # the Retrying state check_for_retry logged
 
     @property
     def target(self) -> Task:
@@ -231,6 +232,8 @@ class TaskRunner(Runner):
             failed = Failed(f"Unexpected error while running task: {exc!r}", result=exc)
             state = self._settle(state, failed, inputs)
         finally:
+            if type(state) is not Success:  # nothing more to do for a success
+                _report(task, values["task_full_name"], state, self)
             ctx.reset(token)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("Task %r: finished task run with state %r", values["task_full_name"], state)
@@ -868,8 +871,86 @@ class TaskRunner(Runner):
                     cached_inputs=inputs,
                     run_count=run_count,
                 )
-                return self.change_state(state, new)
+                changed = self.change_state(state, new)
+                if isinstance(changed, Retrying):
+                    _report_retry(task, state, changed, task.max_retries + 1)
+                    self._reported = changed
+                return changed
         return state
+
+
+# -- the engine's own lines in the run's logs ------------------------------------------------
+# Logged to the task's logger (``lockgate.task.<name>``, as ``lockgate.context.logger``
+# in the task's code), in the task's context, so a recorded run keeps them with the
+# task's own lines. Only for what did not succeed: a success logs nothing.
+_LEVELS: dict[type[State], tuple[int, str]] = {  # the most specific first
+    TimedOut: (logging.ERROR, "timed out"),
+    TriggerFailed: (logging.WARNING, "did not run, its trigger failed"),
+    Cancelled: (logging.WARNING, "was cancelled"),
+    Failed: (logging.ERROR, "failed"),
+    Retrying: (logging.WARNING, "will retry"),
+    Paused: (logging.INFO, "is paused"),
+    Skipped: (logging.INFO, "was skipped"),
+}
+
+
+def _reason(state: State) -> str:
+    """``Type: message`` of the exception a state holds, else the state's message."""
+    error = state.result
+    if isinstance(error, BaseException) and not isinstance(error, signals.PrefectStateSignal):
+        return f"{type(error).__name__}: {error}"
+    return state.message or type(state).__name__
+
+
+def _report(task: Task, name: str, state: State | None, runner: TaskRunner) -> None:
+    """Log how a task's run ended when it did not succeed (see :data:`_LEVELS`)."""
+    if state is None or state is getattr(runner, "_reported", None):
+        return  # check_for_retry told already
+    found = _LEVELS.get(type(state))
+    if found is None:
+        for kind, entry in _LEVELS.items():  # subclasses of the states above
+            if isinstance(state, kind):
+                found = entry
+                break
+        else:
+            return  # Cached, Mapped, Pending, Running...: nothing to tell
+    level, what = found
+    logger = logging.getLogger(f"lockgate.task.{task.name}")
+    if not logger.isEnabledFor(level):
+        return
+    if isinstance(state, Scheduled):  # a RETRY signal
+        logger.log(
+            level,
+            "Task %r %s at %s: %s",
+            name,
+            what,
+            _when(state.start_time),
+            state.message or "retry requested",
+        )
+        return
+    logger.log(level, "Task %r %s: %s", name, what, _reason(state))
+
+
+def _report_retry(task: Task, failed: State, retrying: Retrying, attempts: int) -> None:
+    """Log a failure that will be retried: the attempt, the error and when it retries."""
+    logger = logging.getLogger(f"lockgate.task.{task.name}")
+    if logger.isEnabledFor(logging.WARNING):
+        logger.warning(
+            "Task %r failed on attempt %d of %d (%s); retrying at %s.",
+            ctx.current().get("task_full_name", task.name),
+            retrying.run_count,
+            attempts,
+            _reason(failed),
+            _when(retrying.start_time),
+        )
+
+
+def _when(moment: Any) -> str:
+    """A start time as the logs show it: ``2030-06-01 12:00:05 UTC``."""
+    try:
+        return str(moment.strftime("%Y-%m-%d %H:%M:%S %Z")).strip()
+    except AttributeError:
+        return str(moment)
 
 
 class _Replay:

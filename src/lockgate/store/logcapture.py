@@ -2,7 +2,9 @@
 
 One handler on the root logger routes each record to the recorder of the run it was
 logged in (``lockgate.context.flow_run_id``), tagged with the task's slug and map
-index from ``lockgate.context``. While any run is recorded, the ``lockgate.task`` and
+index from ``lockgate.context``; a record a process or Dask worker sent back
+(:func:`lockgate.engine.executors._shipping.replay_logs`) carries those values itself.
+While any run is recorded, the ``lockgate.task`` and
 ``lockgate.flow`` loggers (``lockgate.context.logger``) are set to INFO when they
 have no level of their own, so task logs at INFO and above are kept.
 """
@@ -13,6 +15,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from lockgate.engine.hooks import INDEX_ATTR, RAISED_LOGGERS, RUN_ATTR, SLUG_ATTR
 from lockgate.utilities import context as ctx
 
 if TYPE_CHECKING:
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["attach", "detach"]
 
-_RAISED_LOGGERS = ("lockgate.task", "lockgate.flow")
+
 _lock = threading.Lock()
 
 
@@ -34,15 +37,20 @@ class _Router(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No per-record lock: the recorder's queue is thread-safe.
-        values = ctx.current()
-        run_id = values.get("flow_run_id")
-        if run_id is None:
-            return False
+        run_id = getattr(record, RUN_ATTR, None)
+        if run_id is not None:  # logged on a worker: it carries its task's context
+            slug, index = getattr(record, SLUG_ATTR, None), getattr(record, INDEX_ATTR, None)
+        else:
+            values = ctx.current()
+            run_id = values.get("flow_run_id")
+            if run_id is None:
+                return False
+            slug, index = values.get("task_slug"), values.get("map_index")
         recorder = self.recorders.get(run_id)
         if recorder is None or record.name.startswith("lockgate.store"):
             return False
         try:
-            recorder.log_record(values.get("task_slug"), values.get("map_index"), record)
+            recorder.log_record(slug, index, record)
         except Exception:
             self.handleError(record)
         return True
@@ -60,7 +68,7 @@ def attach(recorder: StoreRecorder) -> None:
     with _lock:
         if _router is None:
             _router = _Router()
-            for name in _RAISED_LOGGERS:
+            for name in RAISED_LOGGERS:
                 logger = logging.getLogger(name)
                 if logger.level == logging.NOTSET:
                     _router.saved_levels[name] = logger.level

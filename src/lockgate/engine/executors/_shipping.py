@@ -4,12 +4,20 @@ The coordinator packs ``fn(*args, **kwargs)`` with cloudpickle (so functions def
 ``__main__`` or inside other functions travel too); the worker runs it and packs the
 outcome. Whatever cannot be pickled becomes an :class:`ExecutorError` that names the
 object's type, so a bad value fails its task instead of hanging the run.
+
+What the call logs in the worker (``lockgate.context.logger`` at INFO and above, other
+loggers at the levels they are enabled for) is kept with the task's context values and
+sent back too; :func:`replay_logs` hands each record to the coordinator's loggers, so
+a recorded run keeps a worker's task logs as it keeps an inline task's.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import os
 import pickle
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,8 +25,112 @@ from typing import Any
 import cloudpickle
 
 from lockgate.engine.executors.base import ExecutorError
+from lockgate.engine.hooks import INDEX_ATTR, RAISED_LOGGERS, RUN_ATTR, SLUG_ATTR
+from lockgate.utilities import context as ctx
 
-__all__ = ["RemoteError", "pack_call", "run_call", "run_packed", "unpack_outcome"]
+__all__ = [
+    "RemoteError",
+    "pack_call",
+    "replay_logs",
+    "run_call",
+    "run_packed",
+    "unpack_message",
+    "unpack_outcome",
+]
+
+_KEPT = (
+    "name",
+    "levelno",
+    "levelname",
+    "pathname",
+    "filename",
+    "module",
+    "lineno",
+    "funcName",
+    "created",
+    "msecs",
+    "thread",
+    "threadName",
+    "process",
+    "processName",
+)
+
+
+class _Collector(logging.Handler):
+    """On the worker's root logger: keeps the records of the calls running in each thread."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.local = threading.local()
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        kept: list[dict[str, Any]] | None = getattr(self.local, "records", None)
+        if kept is None:
+            return False
+        try:
+            kept.append(_plain(record))
+        except Exception:
+            self.handleError(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does it
+        self.handle(record)
+
+
+_collector: _Collector | None = None
+_collector_lock = threading.Lock()
+
+
+def _start_collecting() -> _Collector:
+    global _collector
+    with _collector_lock:
+        if _collector is None:
+            _collector = _Collector()
+            for name in RAISED_LOGGERS:  # INFO, as while a run is recorded
+                logger = logging.getLogger(name)
+                if logger.level == logging.NOTSET:
+                    logger.setLevel(logging.INFO)
+            logging.getLogger().addHandler(_collector)
+    _collector.local.records = []
+    return _collector
+
+
+def _plain(record: logging.LogRecord) -> dict[str, Any]:
+    """A record as plain values, its message formatted, with the task's context."""
+    plain = {key: getattr(record, key, None) for key in _KEPT}
+    message = record.getMessage()
+    if record.exc_info:
+        message = f"{message}\n{''.join(traceback.format_exception(*record.exc_info)).rstrip()}"
+    elif record.exc_text:
+        message = f"{message}\n{record.exc_text}"
+    plain["msg"] = message
+    values = ctx.current()
+    plain[RUN_ATTR] = values.get("flow_run_id")
+    plain[SLUG_ATTR] = values.get("task_slug")
+    plain[INDEX_ATTR] = values.get("map_index")
+    return plain
+
+
+def replay_logs(logs: bytes | None) -> None:
+    """Hand records a worker sent back to this process's loggers (see the module docstring).
+
+    Args:
+        logs: what :func:`run_call` returned for them (None: nothing was logged).
+    """
+    if not logs:
+        return
+    try:
+        records = pickle.loads(logs)
+    except Exception:  # never fail a task for its logs
+        logging.getLogger(__name__).exception("could not read a worker's log records")
+        return
+    here = os.getpid()
+    for plain in records:
+        if plain["process"] == here:
+            continue  # a worker thread of this process: its handlers had it already
+        logger = logging.getLogger(plain["name"])
+        if logger.isEnabledFor(plain["levelno"]):
+            logger.handle(logging.makeLogRecord(plain))
 
 
 class RemoteError(Exception):
@@ -101,12 +213,36 @@ def pack_call(
 
 
 def run_packed(payload: bytes) -> bytes:
-    """Run a packed call (in the worker) and pack its outcome: never raises for the call."""
-    return run_call(payload)[1]
+    """Run a packed call (in the worker) and pack its outcome and logs in one message.
+
+    Never raises for the call. :func:`unpack_message` reads the message.
+    """
+    _, data, logs = run_call(payload)
+    if logs is None:
+        return b"\x00" + data
+    return b"\x01" + len(logs).to_bytes(8, "big") + logs + data
 
 
-def run_call(payload: bytes, refs: Sequence[bytes] = ()) -> tuple[bool, bytes]:
-    """Run a packed call (in the worker); return whether it succeeded and its packed outcome.
+def unpack_message(message: bytes, sender: str) -> tuple[bool, Any]:
+    """The outcome in a message of :func:`run_packed` (its logs replayed first).
+
+    Args:
+        message: the bytes the worker sent back.
+        sender: who sent them, for the message of an error.
+
+    Returns:
+        As :func:`unpack_outcome`.
+    """
+    if message[:1] == b"\x01":
+        size = int.from_bytes(message[1:9], "big")
+        replay_logs(message[9 : 9 + size])
+        return unpack_outcome(message[9 + size :], sender)
+    return unpack_outcome(message[1:], sender)
+
+
+def run_call(payload: bytes, refs: Sequence[bytes] = ()) -> tuple[bool, bytes, bytes | None]:
+    """Run a packed call (in the worker); return whether it succeeded, its packed
+    outcome, and the records it logged (None when it logged nothing).
 
     Args:
         payload: from :func:`pack_call`.
@@ -115,6 +251,7 @@ def run_call(payload: bytes, refs: Sequence[bytes] = ()) -> tuple[bool, bytes]:
 
     Never raises for the call: its exception is packed as the outcome.
     """
+    collector = _start_collecting()
     try:
         if refs:
             fn, args, kwargs = _RefUnpickler(io.BytesIO(payload), refs).load()
@@ -123,6 +260,15 @@ def run_call(payload: bytes, refs: Sequence[bytes] = ()) -> tuple[bool, bytes]:
         outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:  # the task's failure travels back as a value
         outcome = (False, exc)
+    finally:
+        records = collector.local.records
+        collector.local.records = None
+    logs = pickle.dumps(records) if records else None  # plain values only (_plain)
+    ok, data = _pack_outcome(outcome)
+    return ok, data, logs
+
+
+def _pack_outcome(outcome: tuple[bool, Any]) -> tuple[bool, bytes]:
     try:
         return outcome[0], cloudpickle.dumps(outcome)
     except Exception as exc:

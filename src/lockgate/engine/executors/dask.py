@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from lockgate.engine.executors._shipping import pack_call, run_call, unpack_outcome
+from lockgate.engine.executors._shipping import pack_call, replay_logs, run_call, unpack_outcome
 from lockgate.engine.executors.base import Executor, ExecutorError, WorkerLostError
 from lockgate.engine.result import RemoteValue
 
@@ -470,13 +470,18 @@ class DaskExecutor(Executor):
                     except Exception:
                         pass
             finished = []
+            logged = []
             for i, future in zip(remote, dask_futures):
                 if future.status != "finished":
                     continue
                 if _returned(future):
                     out[i] = (True, DaskResult(future))
+                    if _logged(future):
+                        logged.append(future)
                 else:
                     finished.append((i, future))
+            if logged:
+                self._replay_logs(logged)
             packed: list[Any] | None = None
             if finished:
                 try:
@@ -485,11 +490,23 @@ class DaskExecutor(Executor):
                     packed = None  # one was lost meanwhile: read them one by one below
             if packed is not None:
                 for (i, _), outcome in zip(finished, packed):
+                    replay_logs(outcome.logs)
                     out[i] = unpack_outcome(outcome.data, "the Dask worker")
             for i, future in zip(remote, dask_futures):
                 if out[i] is None:
                     out[i] = _outcome_of(future)
         return [outcome for outcome in out if outcome is not None]
+
+    def _replay_logs(self, futures: list[Any]) -> None:
+        """Fetch what successful calls logged (not their values) and replay it here."""
+        client = futures[0].client
+        try:
+            logs = client.gather(client.map(_logs_of, futures, pure=False))
+        except Exception:  # a worker lost meanwhile: the records are gone, the run goes on
+            logger.warning("could not fetch the logs of %d task call(s)", len(futures))
+            return
+        for packed in logs:
+            replay_logs(packed)
 
     def stop(self, future: Any) -> None:
         """Stop a call past its timeout: cancel it, and kill the worker process running it.
@@ -656,20 +673,29 @@ class DaskResult(RemoteValue):
 
 
 class _Packed:
-    """A call's packed outcome, as it stays on the worker (see :func:`run_call`)."""
+    """A call's packed outcome, as it stays on the worker (see :func:`run_call`), and
+    the records it logged there (None: nothing)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "logs")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, logs: bytes | None = None) -> None:
         self.data = data
+        self.logs = logs
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.data,))
+        return (type(self), (self.data, self.logs))
 
 
 class _Returned(_Packed):
     """The call returned. Its class name reaches this process with Dask's "finished"
     message, so the loop learns the call succeeded without fetching the value."""
+
+    __slots__ = ()
+
+
+class _ReturnedLogged(_Returned):
+    """The call returned and logged something: the loop fetches its logs only
+    (:func:`_logs_of`, on the worker), not its value."""
 
     __slots__ = ()
 
@@ -682,14 +708,29 @@ class _Raised(_Packed):
 
 def _run_on_worker(payload: bytes, refs: list[_Packed]) -> _Packed:
     """Run a packed call on a Dask worker, given the outcomes of the results it takes."""
-    ok, data = run_call(payload, [r.data for r in refs])
-    return _Returned(data) if ok else _Raised(data)
+    ok, data, logs = run_call(payload, [r.data for r in refs])
+    if not ok:
+        return _Raised(data, logs)
+    return _Returned(data) if logs is None else _ReturnedLogged(data, logs)
+
+
+def _logs_of(packed: _Packed) -> bytes | None:
+    """The records a call logged (run on the worker holding its outcome)."""
+    return packed.logs
 
 
 def _returned(future: Any) -> bool:
     """Whether a finished future holds a :class:`_Returned` (known without fetching it)."""
     kind = future.type
-    return kind is _Returned or (isinstance(kind, str) and kind.endswith("._Returned"))
+    return kind in (_Returned, _ReturnedLogged) or (
+        isinstance(kind, str) and kind.endswith(("._Returned", "._ReturnedLogged"))
+    )
+
+
+def _logged(future: Any) -> bool:
+    """Whether a finished future holds a :class:`_ReturnedLogged`."""
+    kind = future.type
+    return kind is _ReturnedLogged or (isinstance(kind, str) and kind.endswith("._ReturnedLogged"))
 
 
 def _holds_result(value: Any) -> bool:
@@ -738,7 +779,9 @@ def _outcome_of(future: Any) -> tuple[bool, Any]:
     distributed = _import_distributed()
     if future.status == "finished":
         try:
-            return unpack_outcome(future.result().data, "the Dask worker")
+            packed = future.result()
+            replay_logs(packed.logs)
+            return unpack_outcome(packed.data, "the Dask worker")
         except Exception as lost:
             return False, _infrastructure_error(lost, distributed)
     if future.status == "cancelled" or future.cancelled():

@@ -467,9 +467,9 @@ class _Pool:
             worker.call = None
             worker.payload = None
             self._running.pop(future, None)
-        from lockgate.engine.executors._shipping import unpack_outcome
+        from lockgate.engine.executors._shipping import unpack_message
 
-        ok, value = unpack_outcome(data, "the worker process")
+        ok, value = unpack_message(data, "the worker process")
         settled.append((future, ok, value))
 
     def _reap(self, worker: _Worker, settled: list[tuple[Future[Any], bool, Any]]) -> None:
