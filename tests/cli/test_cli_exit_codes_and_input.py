@@ -204,3 +204,103 @@ def test_store_is_unchanged_by_refused_input(lockgate: Lockgate, flows_dir: Path
     one_error_line(lockgate("run", str(flows_dir / "approval.py"), "-p", "n=1", "-p", "n=1"))
     with RunStore.open() as store:
         assert [(r.id, r.state) for r in store.list_runs()] == before
+
+
+HANDLER_EXITS = """
+import sys
+
+from lockgate import Flow, task
+
+
+def leave(flow, old, new):
+    if new.is_finished():
+        sys.exit(3)
+    return new
+
+
+@task
+def one():
+    return 1
+
+
+with Flow("handler-exits", state_handlers=[leave]) as flow:
+    one()
+"""
+
+
+def test_sys_exit_outside_any_task_cannot_choose_the_exit_code(
+    lockgate: Lockgate, tmp_path: Path
+) -> None:
+    """A flow state handler's sys.exit(3) escapes the engine: lockgate still says what
+    the store recorded, and exits with that run's code, not with 3 (not finished)."""
+    flow_file = tmp_path / "handler.py"
+    flow_file.write_text(textwrap.dedent(HANDLER_EXITS))
+    done = lockgate("run", str(flow_file))
+    (run,) = runs.list_runs()
+    assert run.state == "Failed"
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert f"Run {run.id[:8]} (handler-exits) ended: Failed" in done.stdout
+    assert "interrupted by SystemExit(3), raised outside its tasks" in done.stdout
+    assert "one " in done.stdout  # the task table, read from the store
+
+
+STOPPABLE = """
+import time
+
+from lockgate import Flow, task
+
+
+@task
+def step(i):
+    if i == 2:
+        print("REACHED", flush=True)
+        for _ in range(600):  # the test interrupts this; 30 s at most otherwise
+            time.sleep(0.05)
+    return i
+
+
+with Flow("stoppable") as flow:
+    for i in range(5):
+        step(i)
+"""
+
+
+def test_ctrl_c_prints_the_summary_and_exits_as_the_run_was_recorded(
+    home: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+    import signal
+    import sys
+
+    exe = shutil.which("lockgate", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the `lockgate` console script is not installed in this environment")
+    flow_file = tmp_path / "stoppable.py"
+    flow_file.write_text(textwrap.dedent(STOPPABLE))
+    env = {**os.environ, "LOCKGATE_HOME": str(home), "COLUMNS": "200"}
+    env.pop("LOCKGATE_STORE_URL", None)
+    proc = subprocess.Popen(
+        [exe, "run", str(flow_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "REACHED"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (run,) = runs.list_runs()
+    assert run.state == "Cancelled", (out, err)
+    assert proc.returncode == 130, (out, err)
+    assert f"Run {run.id[:8]} (stoppable) ended: Cancelled" in out
+    assert out.splitlines()[0].split() == ["TASK", "STATE", "DURATION", "MESSAGE"]
+    assert f"`lockgate restart {run.id[:8]}` re-runs what did not finish." in out
+    assert "Traceback" not in err

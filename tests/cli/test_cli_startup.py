@@ -60,7 +60,8 @@ def _modules_after(argv: list[str], tmp_path: Path) -> tuple[int, list[str]]:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["run", "--help"], ["resume", "--help"], ["visualize", "--help"]]
+    "argv",
+    [["--help"], ["--version"], ["run", "--help"], ["resume", "--help"], ["visualize", "--help"]],
 )
 def test_help_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
     exit_code, modules = _modules_after(argv, tmp_path)

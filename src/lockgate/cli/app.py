@@ -399,9 +399,13 @@ def _finish(
     if message:
         line.append(f" - {message}")
     console.print(line)
-    if escaped is not None:
-        what = "Ctrl-C" if isinstance(escaped, KeyboardInterrupt) else f"{escaped!r}"
-        console.print(f"The run was interrupted ({what}).")
+    if isinstance(escaped, KeyboardInterrupt):
+        console.print("The run was interrupted (Ctrl-C).")
+    elif escaped is not None:
+        console.print(
+            f"The run was interrupted by {escaped!r}, raised outside its tasks; "
+            "the exit code is the recorded run's."
+        )
     code = exit_code(name)
     if code in (EXIT_FAILED, EXIT_CANCELLED):
         console.print(
