@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -171,10 +172,13 @@ def test_show_task_of_one_mapped_child(lockgate: Lockgate, flows_dir: Path) -> N
     assert child.returncode == 0, child.stderr
     assert re.search(r"Task\s+double\[2\]", child.stdout)
     assert "three is bad today" in child.stdout
-    whole = lockgate("show", short, "--task", "double")
+    whole = lockgate("show", short, "--task", "double")  # its history, then its children
     assert whole.returncode == 0
+    assert re.search(r"^Task\s+double$", whole.stdout, re.MULTILINE), whole.stdout
+    assert re.search(r"\d\.\d{3}\s+Mapped\s", whole.stdout)
     for i in range(4):
-        assert re.search(rf"Task\s+double\[{i}\]", whole.stdout), whole.stdout
+        assert re.search(rf"^  double\[{i}\]\s", whole.stdout, re.MULTILINE), whole.stdout
+    assert f"`lockgate show {short} --task double[2]` shows one child's history." in whole.stdout
     missing = lockgate("show", short, "--task", "double[9]")
     assert missing.returncode == 2
     assert "has no mapped child 9" in missing.stderr
@@ -258,6 +262,20 @@ def test_logs_follow_prints_new_lines_until_the_run_ends(
         assert follow.stdout is not None
         first = follow.stdout.readline()  # the line logged before the gate
         assert "INFO" in first and "first line" in first, first
+
+        stopped = subprocess.Popen(  # a second follower, stopped with Ctrl-C
+            [lockgate_exe(), "logs", only_run_id()[:8], "-f"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert stopped.stdout is not None
+        assert "first line" in stopped.stdout.readline()
+        stopped.send_signal(signal.SIGINT)
+        _, stopped_err = stopped.communicate(timeout=60)
+        assert (stopped.returncode, stopped_err) == (0, ""), "Ctrl-C stops following quietly"
+
         run.stdin.write("go\n")
         run.stdin.close()
         rest, err = follow.communicate(timeout=60)  # ends by itself once the run has ended

@@ -632,14 +632,28 @@ def _show_task(
     run: "FlowRunRecord",
     history: "list[tuple[TaskRunRecord, list[Any]]]",
 ) -> None:
-    """``show --task``: each matching task run's details and state history."""
+    """``show --task``: a task run's details, state history and traceback.
+
+    A mapped task shows its own history, then its children in a table; ``NAME[i]``
+    shows one child's history.
+    """
     from rich.rule import Rule
     from rich.text import Text
 
-    from lockgate.cli.render import history_table, short_id, task_header, trim_engine_frames
+    from lockgate.cli.render import (
+        history_table,
+        short_id,
+        task_header,
+        tasks_table,
+        trim_engine_frames,
+    )
 
+    short = short_id(run.id)
     end = None if run.state == "Running" and run.active else run.end_time
-    for i, (rec, transitions) in enumerate(history):
+    parents = [(rec, ts) for rec, ts in history if rec.map_index < 0]
+    children = [rec for rec, _ in history if rec.map_index >= 0]
+    shown = parents if parents and children else history
+    for i, (rec, transitions) in enumerate(shown):
         if i:
             console.print()
         console.print(task_header(run, rec))
@@ -652,11 +666,19 @@ def _show_task(
             console.print()
             console.print(Rule(Text("Traceback"), align="left", style="red"))
             console.print(Text(trim_engine_frames(rec.traceback.rstrip())))
+    if shown is parents:
+        console.print()
+        console.print(tasks_table([p for p, _ in parents] + children, all_children=True))
+        pick = next((c for c in children if c.state != "Success"), children[0])
+        console.print(
+            f"`lockgate show {short} --task {pick.task_name}[{pick.map_index}]` shows one "
+            "child's history.",
+            style="dim",
+        )
     if history:
-        rec = history[0][0]
         console.print()
         console.print(
-            f"`lockgate logs {short_id(run.id)} --task {rec.task_slug}` prints its log lines.",
+            f"`lockgate logs {short} --task {history[0][0].task_slug}` prints its log lines.",
             style="dim",
         )
 

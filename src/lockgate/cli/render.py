@@ -374,7 +374,7 @@ def dependency_order(slugs: Sequence[str], graph: dict[str, Any] | None) -> list
     return out + [s for s in slugs if s not in placed]
 
 
-def task_header(run: FlowRunRecord, rec: TaskRunRecord) -> Table:
+def task_header(run: FlowRunRecord, rec: TaskRunRecord) -> Text:
     """The details of one task run at the top of ``lockgate show RUN --task NAME``.
 
     Args:
@@ -382,11 +382,9 @@ def task_header(run: FlowRunRecord, rec: TaskRunRecord) -> Table:
         rec: the task run (a task, or a mapped child).
 
     Returns:
-        A two-column grid of fields and values.
+        One ``Field  value`` line per field (never wrapped: a long message stays on
+        its line, cut on a terminal).
     """
-    header = Table.grid(padding=(0, 2))
-    header.add_column(style="bold")
-    header.add_column()
     state = state_text(rec.state)
     if rec.message:
         state.append(f"  {rec.message}")
@@ -399,9 +397,13 @@ def task_header(run: FlowRunRecord, rec: TaskRunRecord) -> Table:
         ("Ended", timestamp(rec.end_time)),
         ("Runs", str(rec.run_count)),
     ]
-    for field, value in rows:
-        header.add_row(field, value if isinstance(value, Text) else Text(value))
-    return header
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for i, (field, value) in enumerate(rows):
+        if i:
+            out.append("\n")
+        out.append(f"{field:<9}", style="bold")
+        out.append_text(value if isinstance(value, Text) else Text(value))
+    return out
 
 
 def history_table(transitions: Sequence[TransitionRecord], end: datetime | None) -> Text:
