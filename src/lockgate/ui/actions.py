@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from lockgate import runs
 from lockgate.store import RunStore
+from lockgate.ui import queries
 from lockgate.ui.base import dashboard, error_page, render, require_store
 from lockgate.ui.jobs import JobBusyError
 from lockgate.ui.security import refusal
@@ -81,12 +82,21 @@ async def perform(request: Request) -> Response:
     full_id = (await run_in_threadpool(store.get_run, run_id)).id
     work = _work(action, full_id, store, tasks)
     try:
-        job = board.jobs.start(action, full_id, work)
+        job = board.jobs.start(action, full_id, work, keep=_keeper(store, full_id))
     except JobBusyError as exc:
         return error_page(request, 409, "Busy", str(exc))
     response = RedirectResponse(f"/runs/{full_id}?job={job.id}", status_code=303)
     board.access.remember(response)
     return response
+
+
+def _keeper(store: RunStore, run_id: str) -> Callable[[str, str], None]:
+    """Keeps an action's start and outcome as log lines of the run, in the store."""
+
+    def keep(level: str, message: str) -> None:
+        queries.log_action(store, run_id, level, message)
+
+    return keep
 
 
 def _work(action: str, run_id: str, store: RunStore, tasks: list[str]) -> Callable[[], Any]:

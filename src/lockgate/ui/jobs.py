@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +24,16 @@ KEEP = 200
 """How many finished jobs are remembered (their outcome shows on the run page)."""
 
 VERBS = {"resume": "Resume", "restart": "Restart", "cancel": "Cancel"}
+
+
+def _keep(job: Job, keep: Callable[[str, str], None] | None, level: str, message: str) -> None:
+    """Hand a line about ``job`` to ``keep``; the action goes on if it cannot be kept."""
+    if keep is None:
+        return
+    try:
+        keep(level, message)
+    except Exception:
+        _log.warning("Could not keep %r about run %s", message, job.run_id, exc_info=True)
 
 
 class JobBusyError(Exception):
@@ -92,7 +102,13 @@ class Jobs:
         self._jobs: dict[str, Job] = {}
         self._threads: dict[str, threading.Thread] = {}
 
-    def start(self, kind: str, run_id: str, work: Callable[[], Any]) -> Job:
+    def start(
+        self,
+        kind: str,
+        run_id: str,
+        work: Callable[[], Any],
+        keep: Callable[[str, str], None] | None = None,
+    ) -> Job:
         """Start ``work()`` in a thread as the ``kind`` action on ``run_id``.
 
         ``work`` returns the flow's new state (resume, restart), or a message (cancel).
@@ -103,6 +119,9 @@ class Jobs:
             kind: the action.
             run_id: the run's full id.
             work: what to do.
+            keep: called with ``(level, message)`` when the action starts and when it
+                ends (the dashboard keeps them in the run's log, in the store); a
+                failure there is logged and does not stop the action.
 
         Returns:
             The job, already running.
@@ -122,17 +141,20 @@ class Jobs:
             for old in finished[: max(0, len(self._jobs) - KEEP)]:
                 del self._jobs[old.id]
             thread = threading.Thread(
-                target=self._run, args=(job, work), name=f"lockgate-ui-{kind}", daemon=True
+                target=self._run, args=(job, work, keep), name=f"lockgate-ui-{kind}", daemon=True
             )
             self._threads[job.id] = thread
         thread.start()
         return job
 
-    def _run(self, job: Job, work: Callable[[], Any]) -> None:
+    def _run(
+        self, job: Job, work: Callable[[], Any], keep: Callable[[str, str], None] | None
+    ) -> None:
         from lockgate.engine.state import State
         from lockgate.runs import RunsError
         from lockgate.store import StoreError
 
+        _keep(job, keep, "INFO", f"{job.verb} asked from the dashboard.")
         try:
             outcome = work()
             if isinstance(outcome, State):
@@ -145,7 +167,12 @@ class Jobs:
             _log.exception("%s of run %s failed", job.verb, job.run_id)
             job.error = f"{type(exc).__name__}: {exc}"
         finally:
-            job.finished = datetime.now(timezone.utc)
+            ended = datetime.now(timezone.utc)
+            # Kept before the job reads as done: a page that refreshes when it ends
+            # finds the line already in the store.
+            outcome = replace(job, finished=ended).summary
+            _keep(job, keep, "ERROR" if job.error is not None else "INFO", outcome)
+            job.finished = ended
             with self._lock:
                 self._threads.pop(job.id, None)
 

@@ -1,10 +1,11 @@
 """Read-only queries the dashboard needs that :class:`~lockgate.store.RunStore` lacks.
 
 Each function reads the store's tables (:mod:`lockgate.store.schema`) with SQLAlchemy
-Core and never writes. They cover what the run store's reads do not offer yet: a
-date filter and a total count for paging, runs per day for the chart, a cheap
-"has anything changed" version of one run for live updates, and the stored result
-and inputs of one task run. Runs are turned into records by the store itself
+Core. They cover what the run store's reads do not offer yet: a date filter and a
+total count for paging, runs per day for the chart, a cheap "has anything changed"
+version of one run for live updates, the stored result and inputs of one task run,
+when a run was restarted, and the dashboard's actions on a run. One function writes:
+:func:`log_action` adds a log line to a run (the store has no call for that yet). Runs are turned into records by the store itself
 (:meth:`RunStore.get_run`), so crash detection and task counts stay the store's.
 """
 
@@ -21,17 +22,28 @@ from lockgate.store import CRASHED, FlowRunRecord, RunStore, UnknownRunError, sc
 from lockgate.store.run_store import run_state
 
 __all__ = [
+    "ACTION_LOGGER",
     "RunActivity",
     "RunFilter",
+    "ActionLine",
     "StoredValues",
     "count_runs",
+    "action_lines",
     "day_bounds",
     "flow_names",
+    "log_action",
+    "restarts",
     "page_of_runs",
     "run_activity",
     "runs_per_day",
     "stored_values",
 ]
+
+ACTION_LOGGER = "lockgate.ui.actions"
+"""The logger name of the log lines that record the dashboard's actions on a run."""
+
+_FINISHED = frozenset({"Success", "Failed", "Cancelled", "TimedOut", "TriggerFailed", CRASHED})
+"""Flow states a run leaves only when it is restarted."""
 
 _LIVE_STATES = ("Running", CRASHED)
 """States that are only known for sure after checking the recording process."""
@@ -301,3 +313,102 @@ def stored_values(store: RunStore, run_id: str, slug: str, map_index: int) -> St
     if row is None:
         return None
     return StoredValues(row[0], row[1], row[2], row[3])
+
+
+def restarts(store: RunStore, run_id: str) -> list[datetime]:
+    """When the run was started again after it had ended (``restart``), oldest first.
+
+    Read from the run's own state history: a restart takes a finished run back to
+    ``Running``. (A resume continues a run that is still ``Running``, so it does not
+    show there; the dashboard's own resumes are in :func:`action_lines`.)
+
+    Args:
+        store: the open store.
+        run_id: the run's full id.
+
+    Returns:
+        The times (UTC) of the restarts; empty for a run never restarted.
+    """
+    from datetime import timezone
+
+    from lockgate.store import history
+
+    fr = schema.flow_runs
+    with store.engine.connect() as conn:
+        text = conn.execute(sa.select(fr.c.history).where(fr.c.id == run_id)).scalar()
+    return [
+        datetime.fromtimestamp(ts, tz=timezone.utc)
+        for ts, old, new, _ in history.parse(text)
+        if new == "Running" and old in _FINISHED
+    ]
+
+
+@dataclass(frozen=True)
+class ActionLine:
+    """One line the dashboard logged about an action on a run.
+
+    Attributes:
+        timestamp: when (UTC).
+        level: ``INFO`` or ``ERROR``.
+        message: what was asked, or how it ended.
+    """
+
+    timestamp: datetime
+    level: str
+    message: str
+
+
+def action_lines(store: RunStore, run_id: str, limit: int = 50) -> list[ActionLine]:
+    """The dashboard's actions on a run and their outcomes, oldest first.
+
+    Args:
+        store: the open store.
+        run_id: the run's full id.
+        limit: at most this many (the latest).
+
+    Returns:
+        The lines.
+    """
+    from datetime import timezone
+
+    lg = schema.logs
+    query = (
+        sa.select(lg.c.timestamp, lg.c.level, lg.c.message)
+        .where(lg.c.flow_run_id == run_id, lg.c.logger == ACTION_LOGGER)
+        .order_by(lg.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        ActionLine(datetime.fromtimestamp(r[0], tz=timezone.utc), r[1], r[2])
+        for r in reversed(rows)
+    ]
+
+
+def log_action(store: RunStore, run_id: str, level: str, message: str) -> None:
+    """Keep a line about an action in the run's log, so it outlives the dashboard.
+
+    It is an ordinary log line of the run (logger :data:`ACTION_LOGGER`, no task):
+    ``lockgate logs`` shows it too.
+
+    Args:
+        store: the open store.
+        run_id: the run's full id.
+        level: ``INFO`` or ``ERROR``.
+        message: what was asked, or how it ended.
+    """
+    import time as clock
+
+    with store.engine.begin() as conn:
+        conn.execute(
+            schema.logs.insert().values(
+                flow_run_id=run_id,
+                task_slug=None,
+                map_index=-1,
+                level=level,
+                logger=ACTION_LOGGER,
+                message=message,
+                timestamp=clock.time(),
+            )
+        )

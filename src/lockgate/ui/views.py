@@ -8,6 +8,7 @@ They are plain functions: Starlette runs them in its thread pool.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -26,6 +27,7 @@ from lockgate.store import (
 from lockgate.ui import formatting, queries
 from lockgate.ui.base import dashboard, error_page, render, require_store, store_or_none
 from lockgate.ui.charts import runs_per_day_svg
+from lockgate.ui.graphs import NOT_STARTED
 from lockgate.ui.security import TOKEN_FIELD
 
 __all__ = [
@@ -257,11 +259,32 @@ class TaskRow:
         record: the task's own record (map_index -1).
         children: its mapped children's records.
         child_counts: the children counted by state, largest first.
+        started: False for a task of the graph that has no record (never started).
     """
 
     record: TaskRunRecord
     children: list[TaskRunRecord] = field(default_factory=list)
     child_counts: list[tuple[str, int]] = field(default_factory=list)
+    started: bool = True
+
+
+def _not_started(run_id: str, slug: str, name: str) -> TaskRunRecord:
+    """A row's record for a task of the graph the run has no record of."""
+    return TaskRunRecord(
+        flow_run_id=run_id,
+        task_slug=slug,
+        task_name=name,
+        map_index=-1,
+        state=NOT_STARTED,
+        message=None,
+        run_count=0,
+        start_time=None,
+        end_time=None,
+        result_location=None,
+        result_handler=None,
+        cached_inputs_location=None,
+        traceback=None,
+    )
 
 
 def mapped_parent(children: list[TaskRunRecord], run_state: str) -> TaskRunRecord:
@@ -297,16 +320,22 @@ def mapped_parent(children: list[TaskRunRecord], run_state: str) -> TaskRunRecor
     )
 
 
-def task_rows(records: list[TaskRunRecord], run_state: str = "Running") -> list[TaskRow]:
+def task_rows(
+    records: list[TaskRunRecord],
+    run_state: str = "Running",
+    graph: Mapping[str, Any] | None = None,
+) -> list[TaskRow]:
     """Group a run's task runs into one row per task, children under their task.
 
     Args:
         records: the run's task runs (parents before their children, as stored).
         run_state: the run's state, for a mapped task whose own record is missing
             (see :func:`mapped_parent`).
+        graph: the run's stored graph: its tasks that never started get a row too
+            (after the others, in the flow's order), as the graph shows them.
 
     Returns:
-        The rows, in the order the tasks started.
+        The rows, in the order the tasks started, then the tasks that did not.
     """
     rows: dict[str, TaskRow] = {}
     orphans: set[str] = set()
@@ -325,6 +354,12 @@ def task_rows(records: list[TaskRunRecord], run_state: str = "Running") -> list[
             row.children.append(rec)
     for slug in orphans:
         rows[slug].record = mapped_parent(rows[slug].children, run_state)
+    run_id = records[0].flow_run_id if records else ""
+    for task in (graph or {}).get("tasks") or []:
+        slug = str(task["slug"])
+        if slug not in rows:
+            rows[slug] = TaskRow(_not_started(run_id, slug, str(task.get("name", slug))))
+            rows[slug].started = False
     for row in rows.values():
         counts: dict[str, int] = {}
         for child in row.children:
@@ -349,7 +384,8 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any]:
     run, records = runs.show(run_id, store=store)
     job_param = job.id if job is not None else None
     following = activity.live or (job is not None and not job_done)
-    drawing = board.graphs.draw(run, records, activity.version)
+    graph = board.graphs.graph(run, lambda: store.get_run_graph(run.id))
+    drawing = board.graphs.draw(run, graph, records, activity.version)
     reveal = wants_secrets(request)
     parameters, hidden = _masked(run.parameters, reveal)
     secrets_param = "1" if reveal else None
@@ -358,7 +394,7 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any]:
         "parameters": parameters,
         "secrets_hidden": hidden,
         "reveal_url": url(f"/runs/{run.id}", job=job_param, **{REVEAL: "1"}),
-        "rows": task_rows(records, run.state),
+        "rows": task_rows(records, run.state, graph),
         "children_shown": CHILDREN_SHOWN,
         "drawing": drawing,
         "live": activity.live,
@@ -367,6 +403,8 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any]:
         "job": job,
         "paused": [r for r in records if r.state == "Paused"],
         "can_restart": _can_restart(run, records, activity.live),
+        "restarts": queries.restarts(store, run.id),
+        "actions": queries.action_lines(store, run.id),
         "fragment_url": url(f"/runs/{run.id}/fragment", job=job_param, **{REVEAL: secrets_param}),
         "events_url": url(f"/runs/{run.id}/events", job=job_param),
     }
