@@ -81,7 +81,16 @@ FLOW_STATES = ("Pending", "Scheduled", "Running", "Success", "Failed", "Cancelle
 """The states a recorded flow run can be in (``lockgate runs --state``)."""
 
 _RESTARTED = frozenset(
-    {"Failed", "TimedOut", "TriggerFailed", "Running", "Scheduled", "Retrying", "Resume"}
+    {
+        "Failed",
+        "TimedOut",
+        "TriggerFailed",
+        "Cancelled",
+        "Running",
+        "Scheduled",
+        "Retrying",
+        "Resume",
+    }
 )
 """Task states ``restart`` runs again (besides Pending tasks, which run anyway)."""
 

@@ -151,3 +151,64 @@ def test_lockgate_run_of_a_file_ending_in_flow_run_runs_it_once(tmp_path: Path) 
     assert len(notes) == 1 and "lockgate runs the flow itself" in notes[0]
     with RunStore.open(home=home) as store:
         assert len(store.list_runs()) == 1
+
+
+GATED = """
+from lockgate import Flow, task, triggers
+
+
+@task
+def first():
+    return 1
+
+
+@task(trigger=triggers.manual_only)
+def gate(x):
+    return x
+
+
+@task
+def after(x):
+    return x
+
+
+with Flow("gated") as flow:
+    after(gate(first()))
+"""
+
+
+def _row(output: str, name: str) -> list[str]:
+    for line in output.splitlines():
+        cells = line.split()
+        if cells and cells[0] == name:
+            return cells
+    raise AssertionError(f"no row {name!r} in:\n{output}")
+
+
+def test_a_new_run_never_says_stored_for_tasks_that_did_not_run(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    script = tmp_path / "gated.py"
+    script.write_text(textwrap.dedent(GATED))
+
+    result = lockgate("run", str(script), "--quiet", home=home)
+
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "stored" not in result.stdout
+    assert _row(result.stdout, "after")[1:3] == ["Pending", "-"]  # state, duration
+
+
+def test_show_counts_each_attempt_and_lists_the_restart(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(PIPELINE).replace("flow.run(store=True)\n", ""))
+    assert lockgate("run", str(script), "-q", home=home).returncode == 1
+    run_id = _only_run(home)
+    assert lockgate("restart", run_id[:8], "-q", home=home).returncode == 0
+
+    shown = lockgate("show", run_id[:8], home=home)
+
+    assert shown.returncode == 0, shown.stderr
+    flaky = _row(shown.stdout, "flaky")
+    assert flaky[1] == "Success" and flaky[3] == "2"  # state, duration, RUNS
+    assert _row(shown.stdout, "prepare")[3] == "1"  # reused, not run again
+    assert "Restarted" in shown.stdout

@@ -10,11 +10,13 @@ recording one row write per task run instead of one per transition.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from lockgate.store._writer import RS as _RS
 from lockgate.store._writer import US as _US
 from lockgate.store._writer import clean, entry
 
-__all__ = ["clean", "entry", "parse"]
+__all__ = ["clean", "entry", "parse", "running_seconds", "running_spans"]
 
 
 def parse(text: str | None) -> list[tuple[float, str | None, str, str | None]]:
@@ -35,3 +37,55 @@ def parse(text: str | None) -> list[tuple[float, str | None, str, str | None]]:
             continue
         out.append((when, old or None, new, message or None))
     return out
+
+
+def running_spans(text: str | None) -> list[tuple[float, float | None]]:
+    """The times each attempt ran: ``(started, ended)`` per entry into ``Running``.
+
+    An attempt ends at the next transition out of Running (to any state); an attempt
+    still running (or whose process died) has no end.
+
+    Args:
+        text: a history column.
+
+    Returns:
+        The attempts, oldest first.
+    """
+    spans: list[tuple[float, float | None]] = []
+    started: float | None = None
+    for when, _, new, _ in parse(text):
+        if new == "Running":
+            if started is None:
+                started = when
+        elif started is not None:
+            spans.append((started, when))
+            started = None
+    if started is not None:
+        spans.append((started, None))
+    return spans
+
+
+def running_seconds(spans: Iterable[tuple[float, float | None]]) -> float | None:
+    """How long something ran: the length of the union of its finished spans.
+
+    Overlapping spans (mapped children running side by side) count once, and the idle
+    time between attempts (a run restarted a day later) not at all.
+
+    Args:
+        spans: ``(started, ended)`` pairs; pairs without an end are left out.
+
+    Returns:
+        Seconds, or None when no span has ended.
+    """
+    closed = sorted((s, e) for s, e in spans if e is not None)
+    if not closed:
+        return None
+    total = 0.0
+    start, end = closed[0]
+    for s, e in closed[1:]:
+        if s > end:
+            total += end - start
+            start, end = s, e
+        elif e > end:
+            end = e
+    return total + (end - start)

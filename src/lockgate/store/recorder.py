@@ -292,8 +292,15 @@ class StoreRecorder(RunHooks):
             self._bell.put(None)
 
     def flow_run_finished(self, flow: Flow, state: State) -> None:
-        """Record the flow's final state and wait until everything is committed."""
-        self._finish(type(state).__name__, state.message)
+        """Record the flow's final state and wait until everything is committed.
+
+        A run that ended Failed or Cancelled also records a Pending row for each task
+        and mapped child that never started, so ``show`` lists them, the run's counts
+        include them and ``restart`` runs them. (A paused run's waiting tasks are not
+        recorded until they run.)
+        """
+        unstarted = _unstarted(flow, state) if isinstance(state, Failed) else []
+        self._finish(type(state).__name__, state.message, unstarted)
 
     # -- results -------------------------------------------------------------------------
     def state_handler(self, runner: TaskRunner, old: State, new: State) -> State:
@@ -395,14 +402,19 @@ class StoreRecorder(RunHooks):
         if self._thread is not None and not self._finished:
             self._finish("Failed", "The flow run raised an exception before it finished.")
 
-    def _finish(self, state_name: str, message: str | None) -> None:
+    def _finish(
+        self,
+        state_name: str,
+        message: str | None,
+        unstarted: list[tuple[str, int, str]] | None = None,
+    ) -> None:
         with self._lock:
             if self._finished or self._thread is None:
                 return
             self._finished = True
         self._watching.set()
         try:
-            self._control(_END, state_name, message, time.time())
+            self._control(_END, state_name, message, time.time(), unstarted or [])
             self._thread.join()
         finally:
             logcapture.detach(self)
@@ -738,10 +750,12 @@ class _RunWriter:
 
     def end(self, item: Sequence[Any]) -> None:
         """Record the run's final state (after its task rows are committed)."""
-        _, state_name, message, ts = item
+        _, state_name, message, ts, unstarted = item
         fr = schema.flow_runs
         try:
             with write_transaction(self.connection()) as conn:
+                if unstarted:
+                    _insert_unstarted(conn, self.run_id, unstarted, state_name)
                 conn.execute(
                     fr.update()
                     .where(fr.c.id == self.run_id)
@@ -959,6 +973,70 @@ def _flow_id(conn: Connection, flow: Flow, digest: str, source: str, ts: float) 
 
         conn.execute(sqlite_insert(f).values(**values).on_conflict_do_nothing())
     return int(conn.execute(sa.select(f.c.id).where(*where)).scalar_one())
+
+
+def _unstarted(flow: Flow, state: State) -> list[tuple[str, int, str]]:
+    """``(slug, map_index, name)`` of every task and mapped child still plain Pending
+    in a finished run's result: they never started."""
+    from lockgate.engine.state import Mapped, Pending
+
+    result = state.result if isinstance(state.result, dict) else {}
+    if not result:
+        return []
+    out: list[tuple[str, int, str]] = []
+    slugs = flow.slugs()
+    for task, task_state in result.items():
+        slug = slugs.get(task)
+        if slug is None:
+            continue
+        if type(task_state) is Pending:
+            out.append((slug, -1, task.name))
+        elif isinstance(task_state, Mapped):
+            out.extend(
+                (slug, i, task.name)
+                for i, child in enumerate(task_state.map_states)
+                if type(child) is Pending
+            )
+    return out
+
+
+def _insert_unstarted(
+    conn: Connection, run_id: str, unstarted: list[tuple[str, int, str]], state_name: str
+) -> None:
+    """Pending rows for task runs that never started; rows already there are kept."""
+    tr = schema.task_runs
+    first = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.max(tr.c.seq), 0)).where(tr.c.flow_run_id == run_id)
+    ).scalar_one()
+    seqs = dict(
+        conn.execute(
+            sa.select(tr.c.task_slug, sa.func.min(tr.c.seq))
+            .where(tr.c.flow_run_id == run_id)
+            .group_by(tr.c.task_slug)
+        ).all()
+    )
+    message = f"Not started: the run ended {state_name} first."
+    rows = []
+    for n, (slug, index, name) in enumerate(unstarted, start=1):
+        rows.append(
+            {
+                "flow_run_id": run_id,
+                "task_slug": slug,
+                "map_index": index,
+                "seq": seqs.get(slug, int(first) + n),
+                "task_name": name,
+                "state": "Pending",
+                "message": message,
+                "run_count": 0,
+                "history": "",
+            }
+        )
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    for start in range(0, len(rows), 500):
+        conn.execute(insert(tr).on_conflict_do_nothing(), rows[start : start + 500])
 
 
 def _parameters_json(context: Mapping[str, Any]) -> str:

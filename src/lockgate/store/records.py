@@ -6,14 +6,60 @@ UTC, dicts), so they print, compare and serialise without the database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["FlowRecord", "FlowRunRecord", "LogRecord", "TaskRunRecord", "TransitionRecord"]
+__all__ = [
+    "FlowRecord",
+    "FlowRunRecord",
+    "LogRecord",
+    "TaskRunRecord",
+    "TransitionRecord",
+    "attempt_times",
+    "mapped_run_seconds",
+    "mapped_state",
+]
 
 CRASHED = "Crashed"
 """The state a recorded run reads as when its process died while it was Running."""
+
+
+_MAPPED_OUTCOMES = (
+    "Failed",
+    "TimedOut",
+    "TriggerFailed",
+    "Cancelled",
+    "Running",
+    "Retrying",
+    "Paused",
+    "Scheduled",
+    "Pending",
+)
+"""Child states that decide how a mapped task reads, the most telling first."""
+
+
+def mapped_state(child_states: Iterable[str]) -> str:
+    """How a mapped task reads from its children's states (the parent's row says Mapped).
+
+    A mapped task whose children all succeeded is ``"Mapped"``; otherwise it reads as
+    its most telling child state: a failure (``Failed``, ``TimedOut``,
+    ``TriggerFailed``, ``Cancelled``) first, then unfinished states (``Running``,
+    ``Retrying``, ``Paused``, ``Scheduled``, ``Pending``), so a mapped task whose
+    children were cancelled or never started is not shown as a success.
+
+    Args:
+        child_states: the children's state names.
+
+    Returns:
+        A state name.
+    """
+    present = set(child_states)
+    for name in _MAPPED_OUTCOMES:
+        if name in present:
+            return name
+    return "Mapped"
 
 
 @dataclass(frozen=True)
@@ -61,6 +107,8 @@ class FlowRunRecord:
             one by one; the Mapped parents themselves are not counted).
         active: a live process is recording this run right now (False once the run
             returned, even with Paused tasks left, and False for a Crashed run).
+        attempts: ``(started, ended)`` of each time the run ran: the first run, then
+            each resume or restart (``ended`` None while running or after a crash).
     """
 
     id: str
@@ -77,6 +125,19 @@ class FlowRunRecord:
     host: str | None
     task_counts: dict[str, int] = field(default_factory=dict)
     active: bool = False
+    attempts: tuple[tuple[datetime, datetime | None], ...] = ()
+
+    @property
+    def run_seconds(self) -> float | None:
+        """How long the run ran: its attempts added up, without the idle time between
+        them (a restart the next day adds its own running time only). None before
+        any attempt ended."""
+        return _seconds(self.attempts)
+
+    @property
+    def restarts(self) -> tuple[datetime, ...]:
+        """When the run was resumed or restarted (each attempt after the first)."""
+        return tuple(start for start, _ in self.attempts[1:])
 
 
 @dataclass(frozen=True)
@@ -90,7 +151,8 @@ class TaskRunRecord:
         map_index: the child's index for a mapped child; -1 for the task itself.
         state: the state's class name (``"Success"``, ``"Paused"``, ``"Mapped"``...).
         message: the state's message.
-        run_count: how many times the task ran (retries included).
+        run_count: how many times the task ran: retries, resumes and restarts
+            included (one per attempt in ``attempts``).
         start_time: when it first started running (UTC), or None.
         end_time: when it reached a finished state (UTC), or None.
         result_location: where the result was stored (as text), or None.
@@ -98,6 +160,8 @@ class TaskRunRecord:
         cached_inputs_location: where the task's inputs were stored (for a Paused,
             Failed or Retrying task that may run again), or None.
         traceback: the formatted exception of a failure, or None.
+        attempts: ``(started, ended)`` of each attempt, oldest first (``ended`` None
+            while it runs, or when its process died).
     """
 
     flow_run_id: str
@@ -113,6 +177,13 @@ class TaskRunRecord:
     result_handler: str | None
     cached_inputs_location: str | None
     traceback: str | None
+    attempts: tuple[tuple[datetime, datetime | None], ...] = ()
+
+    @property
+    def run_seconds(self) -> float | None:
+        """How long the task ran: its attempts added up (not the time between them).
+        None when no attempt ended (it never ran, or its result was reused)."""
+        return _seconds(self.attempts)
 
 
 @dataclass(frozen=True)
@@ -159,3 +230,47 @@ class LogRecord:
     logger: str
     message: str
     timestamp: datetime
+
+
+def _seconds(attempts: Iterable[tuple[datetime, datetime | None]]) -> float | None:
+    """The length of the union of the finished attempts, in seconds (None: none ended)."""
+    from lockgate.store.history import running_seconds
+
+    return running_seconds(
+        (start.timestamp(), end.timestamp() if end is not None else None) for start, end in attempts
+    )
+
+
+def attempt_times(
+    spans: Iterable[tuple[float, float | None]],
+) -> tuple[tuple[datetime, datetime | None], ...]:
+    """``(started, ended)`` Unix times as UTC datetimes (for records' ``attempts``).
+
+    Args:
+        spans: pairs of Unix times (the end may be None).
+
+    Returns:
+        The same pairs as timezone-aware datetimes.
+    """
+    from datetime import timezone
+
+    return tuple(
+        (
+            datetime.fromtimestamp(start, tz=timezone.utc),
+            None if end is None else datetime.fromtimestamp(end, tz=timezone.utc),
+        )
+        for start, end in spans
+    )
+
+
+def mapped_run_seconds(children: Iterable[TaskRunRecord]) -> float | None:
+    """How long a mapped task ran: the union of its children's attempts (children that
+    ran side by side count once; the time between a run and its restart not at all).
+
+    Args:
+        children: the mapped task's child records.
+
+    Returns:
+        Seconds, or None when no child attempt ended.
+    """
+    return _seconds(a for child in children for a in child.attempts)

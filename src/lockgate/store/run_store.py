@@ -28,6 +28,7 @@ from lockgate.store.records import (
     LogRecord,
     TaskRunRecord,
     TransitionRecord,
+    attempt_times,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ _OUR_TABLES = frozenset(t.name for t in schema.metadata.sorted_tables)
 _TASK_COLUMNS = [
     c
     for c in schema.task_runs.c
-    if c.name not in ("result_blob", "cached_inputs_blob", "seq", "scheduled_time", "history")
+    if c.name not in ("result_blob", "cached_inputs_blob", "seq", "scheduled_time")
 ]
 
 
@@ -1007,10 +1008,12 @@ def _run_record(row: Row[Any], counts: dict[str, int]) -> FlowRunRecord:
         host=row.host,
         task_counts=dict(sorted(counts.items())),
         active=bool(row.active) and state != CRASHED,
+        attempts=attempt_times(history.running_spans(row.history)),
     )
 
 
 def _task_record(row: Row[Any]) -> TaskRunRecord:
+    spans = history.running_spans(row.history)
     return TaskRunRecord(
         flow_run_id=row.flow_run_id,
         task_slug=row.task_slug,
@@ -1018,11 +1021,13 @@ def _task_record(row: Row[Any]) -> TaskRunRecord:
         map_index=row.map_index,
         state=row.state,
         message=row.message,
-        run_count=row.run_count,
+        # The engine counts retries within one run; the history also sees restarts.
+        run_count=max(row.run_count, len(spans)),
         start_time=_utc(row.start_time),
         end_time=_utc(row.end_time),
         result_location=row.result_location,
         result_handler=row.result_handler,
         cached_inputs_location=row.cached_inputs_location,
         traceback=row.traceback,
+        attempts=attempt_times(spans),
     )
