@@ -203,3 +203,21 @@ def test_a_refused_action_says_why(page: Any, server: Server, site: Site, snap: 
     expect(page.locator("h1")).to_contain_text("Action refused")
     expect(page.locator("#error-message")).to_contain_text("security token")
     snap(page, "refused")
+
+
+COLUMN_WIDTHS = """
+() => Array.from(document.querySelectorAll("section.flow table.runs")).map((table) =>
+  Array.from(table.querySelectorAll("thead th")).map((th) =>
+    Math.round(th.getBoundingClientRect().width)
+  )
+)
+"""
+
+
+def test_flows_page_tables_line_up(page: Any, server: Server, site: Site, snap: Snap) -> None:
+    page.goto(f"{server.url}flows")
+    expect(page.locator("section.flow table.runs").first).to_be_visible()
+    widths: list[list[int]] = page.evaluate(COLUMN_WIDTHS)
+    assert len(widths) >= len(site.runs)
+    assert all(w == widths[0] for w in widths), widths  # same columns, same widths
+    snap(page, "flows-aligned")

@@ -72,8 +72,13 @@ def slow(x):
     return x
 
 
+@task
+def total(xs):
+    return sum(xs)
+
+
 with Flow("gatedmap") as flow:
-    slow.map(items())
+    total(slow.map(items()))
 """
 
 SAFETY_S = 120.0
@@ -253,8 +258,10 @@ def test_a_password_in_the_store_url_is_masked(tmp_path: Path) -> None:
         server.stop()
 
 
-# -- item 18: a mapped task's page while its children run --------------------------------------
-def test_a_mapped_task_page_while_its_children_run(server: Server, site: Site) -> None:
+# -- item 18: a mapped task's page while its children run, a task not started yet --------------------------------------
+def test_a_mapped_task_page_while_its_children_run_and_tasks_not_started(
+    server: Server, site: Site
+) -> None:
     path, gates = write_gated_flow(site, MAPPED_GATE)
     background = run_in_background(site, path)
     try:
@@ -278,6 +285,12 @@ def test_a_mapped_task_page_while_its_children_run(server: Server, site: Site) -
         table = fetch(server, "GET", f"/runs/{run_id}")
         row = re.search(r'<tr data-task="slow-1">(.*?)</tr>', table.text, re.S)
         assert row is not None and ">slow<" in row.group(1)  # the task, not its first child
+        # total has not started: the graph draws it (unfilled), the table lists it too.
+        assert 'data-task="total-1" data-state=""' in table.text
+        waiting = re.search(
+            r'<tr data-task="total-1" data-started="no">(.*?)</tr>', table.text, re.S
+        )
+        assert waiting is not None and 'data-state="not started"' in waiting.group(1)
     finally:
         gates.RELEASE.set()
         background.thread.join(SAFETY_S)
