@@ -148,3 +148,17 @@ def test_job_errors_become_its_outcome() -> None:
     assert jobs.join(30)
     assert failed.summary == "Resume failed: Run aaaaaaaa has nothing paused to resume."
     assert waiting.summary == "Restart finished: the run waits for approval of its paused tasks."
+
+
+def test_host_names_of_each_kind_of_bind() -> None:
+    import socket
+
+    from lockgate.ui.server import host_names
+
+    names, any_address = host_names("127.0.0.2")
+    assert names == ["127.0.0.2", "127.0.0.1", "localhost", "::1"] and not any_address
+    names, any_address = host_names("192.0.2.5", ["Dash.Example:8080", " "])
+    assert names == ["dash.example", "192.0.2.5"] and not any_address
+    names, any_address = host_names("0.0.0.0")
+    assert socket.gethostname().lower() in names and "localhost" in names and any_address
+    assert host_names("[::]")[1]
