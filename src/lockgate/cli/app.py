@@ -355,15 +355,21 @@ def _drive(
 
 
 def _recorded(
-    store: "str | RunStore | None", run_id: str
-) -> "tuple[FlowRunRecord, list[TaskRunRecord]] | None":
-    """The run as the store recorded it (None when the store cannot be read)."""
+    store: "str | RunStore | None", run_id: str, with_tasks: bool
+) -> "tuple[FlowRunRecord | None, list[TaskRunRecord]]":
+    """The run as the store recorded it, and its task runs when asked for.
+
+    ``(None, [])`` when the store cannot be read: the run's own outcome is known
+    already, and is never hidden behind an error of this look back.
+    """
     from lockgate import runs
 
     try:
-        return runs.show(run_id, store=store)
-    except Exception:  # the run's own outcome is already known; never hide it behind this
-        return None
+        with runs.open_store(store) as opened:
+            record = opened.get_run(run_id)
+            return record, opened.task_runs(record.id) if with_tasks else []
+    except Exception:
+        return None, []
 
 
 def _finish(
@@ -380,13 +386,13 @@ def _finish(
     from lockgate.cli.render import short_id, state_text, summary_table, tasks_table
 
     short = short_id(run_id)
-    recorded = _recorded(store, run_id)
-    run_record = recorded[0] if recorded is not None else None
+    # The tasks are read back only when the run did not return a state to summarise.
+    run_record, task_records = _recorded(store, run_id, with_tasks=state is None)
     if state is not None and progress.flow is not None:
         console.print(summary_table(progress, progress.flow, state))
         console.print()
-    elif recorded is not None and recorded[1]:
-        console.print(tasks_table(recorded[1]))
+    elif task_records:
+        console.print(tasks_table(task_records))
         console.print()
     if run_record is not None:
         name, message = run_record.state, run_record.message
@@ -415,9 +421,7 @@ def _finish(
             + ("failed." if code == EXIT_FAILED else "did not finish.")
         )
     elif code == EXIT_NOT_FINISHED:
-        waiting = _paused_names(state) if state is not None else []
-        if not waiting and recorded is not None:
-            waiting = _paused_records(recorded[1])
+        waiting = _paused_names(state) if state is not None else _paused_records(task_records)
         if waiting:
             console.print(
                 f"Waiting for approval: {', '.join(waiting)}. "
