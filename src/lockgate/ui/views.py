@@ -90,13 +90,26 @@ def _day(text: str | None, name: str, problems: list[str]) -> date | None:
     return day
 
 
+BEYOND = 10**18
+"""Stands for any number too long to be a page or a child (``int`` refuses 4,300 digits)."""
+
+
+def _whole_number(text: str) -> int | None:
+    """``text`` as a whole number (ASCII digits only), :data:`BEYOND` when longer than 18
+    digits, or None when it is not one (``str.isdigit`` also accepts ``²``)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if len(text) <= 18 else BEYOND
+
+
 def _page_number(text: str | None, problems: list[str]) -> int:
     if not text:
         return 1
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    number = _whole_number(text)
+    if number is None or number < 1:
         problems.append(f"'{_cut(text)}' is not a page number; pages count from 1.")
         return 1
-    return int(text)
+    return number
 
 
 def _cut(text: str, limit: int = 60) -> str:
@@ -154,7 +167,8 @@ def runs_page(request: Request) -> Response:
             request,
             404,
             "No such page",
-            f"The list has {pages} page{'s' if pages != 1 else ''} of runs; there is no page {page}.",
+            f"The list has {pages} page{'s' if pages != 1 else ''} of runs; "
+            f"there is no page {_cut(q.get('page') or str(page))}.",
         )
     records, total = queries.page_of_runs(store, where, PER_PAGE, (page - 1) * PER_PAGE)
     pages = max(1, math.ceil(total / PER_PAGE))
@@ -540,20 +554,21 @@ def task_page(request: Request) -> Response:
     child = request.query_params.get("child")
     index = -1
     if child is not None:
-        if not (child.isascii() and child.isdigit()):
+        number = _whole_number(child)
+        if number is None:
             return error_page(
                 request,
                 400,
                 "Bad request",
                 f"'{_cut(child)}' is not a child's number; mapped children count from 0.",
             )
-        index = int(child)
+        index = number
     rows = [r for r in store.task_runs(run.id) if r.task_slug == slug]
     rec = next((r for r in rows if r.map_index == index), None)
     if rec is None and index < 0 and rows:  # a mapped task whose children still run
         rec = mapped_parent(rows, "Running" if run.state == "Running" else run.state)
     if rec is None:
-        name = f"{slug}[{index}]" if index >= 0 else slug
+        name = f"{slug}[{_cut(child or '')}]" if index >= 0 else slug
         return error_page(
             request,
             404,
