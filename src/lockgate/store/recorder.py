@@ -855,6 +855,9 @@ class _WriterProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 pass_fds=(lock,),
+                # Out of the terminal's process group: a Ctrl-C that cancels the run
+                # must not kill it while it boots (before it ignores SIGINT).
+                start_new_session=True,
             )
         except OSError:
             unlock_run(database, run_id, lock)
