@@ -4,7 +4,8 @@
 Each flow's tasks append one line per execution to ``runs.log`` and write a marker
 file when they are under way; the test sends SIGINT when the markers are there (no
 sleeping), then checks what the store recorded, and that `lockgate restart` runs
-exactly what did not succeed: no task that succeeded runs twice.
+exactly what did not succeed: no task that succeeded runs twice. A task that calls
+``sys.exit()`` or raises ``KeyboardInterrupt`` itself fails only that task.
 """
 
 from __future__ import annotations
@@ -304,3 +305,71 @@ def test_ctrl_c_with_processes_stops_the_calls_in_flight(
     counts = executions(here)
     assert counts["hold-a"] == 2 and counts["hold-b"] == 2  # stopped, then run again
     assert all(counts[f"after-{i}"] == 1 for i in range(10)), counts
+
+
+EXITS = (
+    HEADER
+    + """
+import sys
+
+
+@task
+def quits():
+    note("quits")
+    sys.exit(0)
+
+
+@task
+def exits_three():
+    note("exits_three")
+    sys.exit(3)
+
+
+@task
+def interrupts():
+    note("interrupts")
+    raise KeyboardInterrupt
+
+
+@task
+def fine():
+    note("fine")
+    return 1
+
+
+with Flow("exits") as flow:
+    quits()
+    exits_three()
+    interrupts()
+    fine()
+"""
+)
+
+
+def test_a_task_exiting_or_interrupting_itself_fails_only_that_task(
+    flow_file: Callable[[str, str], Path], home: Path
+) -> None:
+    path = flow_file("exits", EXITS)
+    child = Run(path, "local", home)
+    out, err = child.proc.communicate(timeout=SAFETY)
+    (run,) = runs.list_runs()
+    state, tasks = recorded(run.id)
+    assert state == "Failed", (state, tasks, out, err)
+    assert tasks == {
+        "quits-1": "Failed",
+        "exits_three-1": "Failed",
+        "interrupts-1": "Failed",
+        "fine-1": "Success",
+    }, tasks
+    with RunStore.open() as store:
+        messages = {t.task_slug: t.message for t in store.task_runs(run.id)}
+    assert "SystemExit(0)" in (messages["quits-1"] or "")
+    assert "SystemExit(3)" in (messages["exits_three-1"] or "")
+    assert "KeyboardInterrupt()" in (messages["interrupts-1"] or "")
+    assert executions(path.parent) == Counter(
+        {"quits": 1, "exits_three": 1, "interrupts": 1, "fine": 1}
+    )
+    # The run's summary is printed and the exit code is the run's (Failed), never the
+    # task's own SystemExit code nor 130.
+    assert "Failed" in out, (out, err)
+    assert child.proc.returncode == 1, (child.proc.returncode, out, err)
