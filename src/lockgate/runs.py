@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TransitionRecord,
     )
+    from lockgate.store.run_store import GcReport
 
 __all__ = [
     "FLOW_STATES",
@@ -57,11 +59,13 @@ __all__ = [
     "cancel",
     "check_parameters",
     "flows",
+    "gc",
     "list_runs",
     "load_flow",
     "load_flow_file",
     "logs",
     "open_store",
+    "parse_age",
     "parse_parameter",
     "parse_parameters",
     "restart",
@@ -1216,3 +1220,60 @@ def cancel(run_id: str, store: RunStore | str | None = None) -> str:
     """
     with open_store(store) as opened:
         return opened.request_cancel(run_id)
+
+
+# -- housekeeping ---------------------------------------------------------------------------
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_age(text: str) -> timedelta:
+    """Parse a retention such as ``30d``, ``12h``, ``90m``, ``2w`` (a bare number is days).
+
+    Args:
+        text: the text.
+
+    Returns:
+        The duration.
+
+    Raises:
+        RunsError: for anything else, or a negative age.
+    """
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _AGE_UNITS else "d"
+    number = raw[:-1] if raw[-1:] in _AGE_UNITS else raw
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise RunsError(
+            f"Age {text!r} is not a duration; write a number and a unit: 30d, 12h, 90m, 2w "
+            "(a bare number is days)."
+        )
+    return timedelta(seconds=value * _AGE_UNITS[unit])
+
+
+def gc(
+    older_than: timedelta | str, dry_run: bool = False, store: RunStore | str | None = None
+) -> GcReport:
+    """Drop the kept results of runs that ended long ago (``lockgate gc``).
+
+    See :meth:`lockgate.store.RunStore.collect_garbage`: result files and stored
+    results of runs that ended more than ``older_than`` ago go; the runs' records
+    (states, transitions, logs) stay.
+
+    Args:
+        older_than: a :class:`~datetime.timedelta`, or text such as ``"30d"``.
+        dry_run: only report what would be removed.
+        store: the store (see :func:`open_store`).
+
+    Returns:
+        What was (or would be) removed.
+
+    Raises:
+        RunsError: for an age that is not a duration.
+        lockgate.store.StoreError: the store is read-only or damaged.
+    """
+    age = parse_age(older_than) if isinstance(older_than, str) else older_than
+    with open_store(store) as opened:
+        return opened.collect_garbage(age, dry_run=dry_run)

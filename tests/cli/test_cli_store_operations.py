@@ -212,3 +212,107 @@ def test_show_counts_each_attempt_and_lists_the_restart(tmp_path: Path) -> None:
     assert flaky[1] == "Success" and flaky[3] == "2"  # state, duration, RUNS
     assert _row(shown.stdout, "prepare")[3] == "1"  # reused, not run again
     assert "Restarted" in shown.stdout
+
+
+SIMPLE = """
+from lockgate import Flow, task
+
+
+@task
+def big():
+    return b"x" * 100_000
+
+
+@task
+def size(data):
+    return len(data)
+
+
+with Flow("simple") as flow:
+    size(big())
+"""
+
+
+def _damage(path: Path, start: float, end: float) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(int(len(data) * start), int(len(data) * end)):
+        data[i] = 0x5A
+    path.write_bytes(bytes(data))
+
+
+def _store_with_runs(tmp_path: Path, count: int) -> tuple[Path, Path, list[str]]:
+    home = tmp_path / "home"
+    script = tmp_path / "simple.py"
+    script.write_text(textwrap.dedent(SIMPLE))
+    for _ in range(count):
+        assert lockgate("run", str(script), "-q", home=home).returncode == 0
+    with RunStore.open(home=home) as store:
+        ids = [r.id for r in store.list_runs()]
+    return home, script, ids
+
+
+def test_a_damaged_store_gives_one_line_for_every_command(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    home, script, ids = _store_with_runs(tmp_path, 3)
+    db = home / "store.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _damage(db, 0.0, 0.02)  # the header: "file is not a database"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    short = ids[0][:8]
+    for args in (
+        ["runs"],
+        ["show", short],
+        ["logs", short],
+        ["restart", short],
+        ["resume", short, "--yes"],
+        ["run", str(script)],
+        ["gc", "--older-than", "0d"],
+    ):
+        line = one_error_line(lockgate(*args, home=home))
+        assert "is damaged" in line and f'sqlite3 {db} ".recover"' in line, (args, line)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_a_zero_byte_store_is_reported_not_initialised(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    db = home / "store.db"
+    db.write_bytes(b"")
+    for args in (["runs"], ["show", "abcd1234"], ["flows"]):
+        line = one_error_line(lockgate(*args, home=home))
+        assert "is empty (0 bytes)" in line, (args, line)
+    assert db.stat().st_size == 0
+
+
+def test_lockgate_home_on_a_file_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home-file"
+    home.write_text("not a directory")
+    script = tmp_path / "simple.py"
+    script.write_text(textwrap.dedent(SIMPLE))
+    line = one_error_line(lockgate("run", str(script), home=home))
+    assert f"{home} is a file, not a directory (LOCKGATE_HOME)" in line
+    assert home.read_text() == "not a directory"
+
+
+def test_gc_frees_old_results_from_the_cli(tmp_path: Path) -> None:
+    home, _, ids = _store_with_runs(tmp_path, 2)
+    results = home / "results"
+    assert sum(1 for _ in results.rglob("*.pickle")) == 2
+
+    dry = lockgate("gc", "--older-than", "0d", "--dry-run", home=home)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("Would drop the kept results of 2 run(s)")
+    assert sum(1 for _ in results.rglob("*.pickle")) == 2
+
+    done = lockgate("gc", "--older-than", "0d", home=home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Dropped the kept results of 2 run(s)")
+    assert "2 file(s)" in done.stdout
+    assert list(results.rglob("*.pickle")) == []
+    listed = lockgate("runs", home=home)
+    assert all(i[:8] in listed.stdout for i in ids)  # the runs stay
+
+    assert "is not a duration" in one_error_line(lockgate("gc", "--older-than", "soon", home=home))

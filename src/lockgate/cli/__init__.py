@@ -13,6 +13,7 @@ __all__ = ["main"]
 
 def main() -> None:
     """Run the ``lockgate`` command line (the console-script entry point)."""
+    from lockgate.cli import maintenance  # noqa: F401  (registers `lockgate gc`)
     from lockgate.cli.app import app
 
     app()

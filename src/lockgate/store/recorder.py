@@ -78,7 +78,12 @@ from lockgate.store.results import (
     qualified_name,
     write_file,
 )
-from lockgate.store.run_store import BUSY_TIMEOUT_MS, run_state, write_transaction
+from lockgate.store.run_store import (
+    BUSY_TIMEOUT_MS,
+    remove_unreferenced,
+    run_state,
+    write_transaction,
+)
 from lockgate.store.states import INLINE_LOCATION
 from lockgate.utilities import context as ctx
 
@@ -775,6 +780,11 @@ class _RunWriter:
                 )
         except Exception as exc:
             self.fail(exc)
+            return
+        try:  # only now: every row that stopped pointing at a file is committed
+            remove_unreferenced(self.store, self.run_id)
+        except Exception:
+            _log.warning("could not remove run %s's unused result files", self.run_id)
 
     def close(self) -> None:
         sink, self.sink = self.sink, None

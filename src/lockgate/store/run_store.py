@@ -8,7 +8,8 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from lockgate.engine.state import State
     from lockgate.store.recorder import StoreRecorder
 
-__all__ = ["RunStore", "resolve_store"]
+__all__ = ["GcReport", "RunStore", "remove_unreferenced", "resolve_store"]
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another process's write to finish."""
@@ -523,6 +524,85 @@ class RunStore:
             value = conn.execute(sa.select(fr.c.cancel_requested).where(fr.c.id == run_id)).scalar()
         return None if value is None else float(value)
 
+    # -- housekeeping ------------------------------------------------------------------
+    def collect_garbage(self, older_than: timedelta, *, dry_run: bool = False) -> GcReport:
+        """Drop the kept results of runs that ended more than ``older_than`` ago.
+
+        For each such run (finished: not Running, not waiting for approval) its
+        result files under ``results/<run id>/`` are deleted and its task runs'
+        stored results and inputs (files and the small ones kept in the rows) are
+        cleared, in one transaction per run; the runs themselves, their states,
+        transitions and logs stay. A restart of such a run then runs every task again.
+        Result directories of runs the store no longer has are removed too.
+
+        Args:
+            older_than: keep the results of runs that ended more recently than this.
+            dry_run: only report what would be removed.
+
+        Returns:
+            What was (or would be) removed.
+
+        Raises:
+            StoreError: the store is read-only or damaged.
+        """
+        fr, tr = schema.flow_runs, schema.task_runs
+        if not dry_run:
+            self.ensure_writable()
+        cutoff = time.time() - older_than.total_seconds()
+        with self.engine.connect() as conn:
+            old = conn.execute(
+                sa.select(fr.c.id)
+                .where(fr.c.end_time.is_not(None), fr.c.end_time < cutoff, fr.c.active.is_(False))
+                .order_by(fr.c.end_time)
+            ).all()
+            known = {r[0] for r in conn.execute(sa.select(fr.c.id)).all()}
+        runs: list[str] = []
+        files: list[Path] = []
+        freed = 0
+        for (run_id,) in old:
+            with self.engine.connect() as conn:
+                kept = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(tr)
+                    .where(
+                        tr.c.flow_run_id == run_id,
+                        sa.or_(tr.c.result_blob.is_not(None), tr.c.cached_inputs_blob.is_not(None)),
+                    )
+                ).scalar_one()
+                run_files = _run_files(self, run_id)
+                if not kept and not run_files:
+                    continue
+                runs.append(run_id)
+                files.extend(run_files)
+                freed += sum(map(_size, run_files))
+                if dry_run:
+                    continue
+                with _write(conn):
+                    conn.execute(
+                        tr.update()
+                        .where(tr.c.flow_run_id == run_id)
+                        .values(
+                            result_location=None,
+                            result_blob=None,
+                            cached_inputs_location=None,
+                            cached_inputs_blob=None,
+                        )
+                    )
+            for path in run_files:  # after the commit: no row points at them any more
+                path.unlink(missing_ok=True)
+            _remove_empty(self.results_dir / run_id)
+        if self.results_dir.is_dir():
+            for directory in self.results_dir.iterdir():
+                if directory.is_dir() and directory.name not in known:
+                    orphans = [p for p in directory.iterdir() if p.is_file()]
+                    files.extend(orphans)
+                    freed += sum(map(_size, orphans))
+                    if not dry_run:
+                        for path in orphans:
+                            path.unlink(missing_ok=True)
+                        _remove_empty(directory)
+        return GcReport(tuple(runs), tuple(str(p) for p in files), freed)
+
     # -- crash handling ------------------------------------------------------------------
     @property
     def sqlite_file(self) -> str | None:
@@ -617,6 +697,77 @@ class RunStore:
                 f"Run id '{run_id}' matches several runs ({ids}, ...); give more characters."
             )
         return rows[0]
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What :meth:`RunStore.collect_garbage` removed (or would remove, on a dry run).
+
+    Attributes:
+        runs: ids of the runs whose kept results were dropped.
+        files: the result files removed.
+        bytes_freed: their total size on disk.
+    """
+
+    runs: tuple[str, ...]
+    files: tuple[str, ...]
+    bytes_freed: int
+
+
+def _run_files(store: RunStore, run_id: str) -> list[Path]:
+    directory = store.results_dir / run_id
+    if not directory.is_dir():
+        return []
+    return [p for p in directory.iterdir() if p.is_file()]
+
+
+def remove_unreferenced(store: RunStore, run_id: str) -> list[Path]:
+    """Delete the files in ``results/<run id>/`` that no task run of the run points at.
+
+    A task that failed kept its inputs in a file; once it succeeds (or fails again
+    with a new file) its row no longer points there. The recorder calls this when a
+    run (or its restart or resume) ends, after its last rows are committed, so a file
+    goes only once no committed row needs it; a crash before that leaves the file for
+    ``lockgate gc``.
+
+    Args:
+        store: the store.
+        run_id: the run's full id.
+
+    Returns:
+        The files removed.
+    """
+    files = _run_files(store, run_id)
+    if not files:
+        return []
+    tr = schema.task_runs
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(tr.c.result_location, tr.c.cached_inputs_location).where(
+                tr.c.flow_run_id == run_id
+            )
+        ).all()
+    used = {os.path.abspath(p) for row in rows for p in row if p}
+    removed = []
+    for path in files:
+        if str(path.absolute()) not in used and not path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _remove_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:  # not empty (a file being written) or already gone
+        pass
 
 
 def resolve_store(store: Any) -> tuple[RunStore, StoreRecorder | None, bool]:
