@@ -74,8 +74,8 @@ class _Group(typer.core.TyperGroup):
             code = super().main(args, prog_name, complete_var, False, **extra)
         except errors.UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":
-                typer.echo(exc.format_message())  # `lockgate` alone: the help, as before
-                sys.exit(0)
+                exc.show()  # `lockgate` alone: the help, as click prints it
+                sys.exit(exc.exit_code)
             where = exc.ctx.command_path if exc.ctx is not None else "lockgate"
             _echo_error(f"{exc.format_message()} See `{where} --help`.")
             sys.exit(EXIT_BAD_INPUT)
