@@ -27,7 +27,6 @@ __all__ = [
     "RunFilter",
     "ActionLine",
     "StoredValues",
-    "count_runs",
     "action_lines",
     "day_bounds",
     "flow_names",
@@ -92,24 +91,6 @@ def _live_ids(conn: Any, where: RunFilter) -> list[str]:
     columns = (fr.c.id, fr.c.state, fr.c.active, fr.c.pid, fr.c.host, fr.c.proc_start)
     query = _filtered(sa.select(*columns), where).order_by(fr.c.created.desc(), fr.c.id.desc())
     return [r.id for r in conn.execute(query).all() if run_state(r) == where.state]
-
-
-def count_runs(store: RunStore, where: RunFilter) -> int:
-    """How many runs match ``where``.
-
-    Args:
-        store: the open store.
-        where: the filter.
-
-    Returns:
-        The number of matching runs.
-    """
-    fr = schema.flow_runs
-    with store.engine.connect() as conn:
-        if where.state in _LIVE_STATES:
-            return len(_live_ids(conn, where))
-        count = sa.select(sa.func.count()).select_from(fr)
-        return int(conn.execute(_filtered(count, where)).scalar_one())
 
 
 def page_of_runs(

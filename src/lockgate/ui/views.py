@@ -161,7 +161,10 @@ def runs_page(request: Request) -> Response:
     since = queries.day_bounds(day_from)[0] if day_from else None
     until = queries.day_bounds(day_to)[1] if day_to else None
     where = queries.RunFilter(flow=flow, state=state, since=since, until=until)
-    pages = max(1, math.ceil(queries.count_runs(store, where) / PER_PAGE))
+    # The offset is capped: SQL offsets are 64-bit, and a page past the end is a 404.
+    offset = min((page - 1) * PER_PAGE, BEYOND)
+    records, total = queries.page_of_runs(store, where, PER_PAGE, offset)
+    pages = max(1, math.ceil(total / PER_PAGE))
     if page > pages:
         return error_page(
             request,
@@ -170,8 +173,6 @@ def runs_page(request: Request) -> Response:
             f"The list has {pages} page{'s' if pages != 1 else ''} of runs; "
             f"there is no page {_cut(q.get('page') or str(page))}.",
         )
-    records, total = queries.page_of_runs(store, where, PER_PAGE, (page - 1) * PER_PAGE)
-    pages = max(1, math.ceil(total / PER_PAGE))
 
     last = day_to or date.today()
     first = day_from if day_from and day_from <= last else last - timedelta(days=CHART_DAYS - 1)
