@@ -223,7 +223,8 @@ def test_secret_inputs_and_parameter_results_are_masked(odd_server: Server, odd_
     inputs = re.search(r'<pre class="value" id="inputs">(.*?)</pre>', load.text, re.S)
     assert inputs is not None
     assert inputs.group(1).splitlines() == ["password = ***", "api_key = ***", "n = 3"]
-    assert "hunter2" not in load.text and 'id="reveal"' in load.text
+    assert "hunter2" not in load.text
+    assert f'id="reveal" href="/runs/{run_id}/tasks/load%2Feu-1?secrets=1"' in load.text
     revealed = fetch(odd_server, "GET", f"/runs/{run_id}/tasks/load%2Feu-1?secrets=1")
     assert "password = &#39;hunter2&#39;" in revealed.text
 

@@ -601,7 +601,9 @@ def task_page(request: Request) -> Response:
             # A JSON result handler's location is the value itself.
             "result_location": MASK if secret_result and not reveal else rec.result_location,
             "secrets_hidden": hidden,
-            "reveal_url": url(request.url.path, child=child, **{REVEAL: "1"}),
+            "reveal_url": url(
+                f"/runs/{run.id}/tasks/{formatting.slug_path(slug)}", child=child, **{REVEAL: "1"}
+            ),
             "traceback": trim_engine_frames(rec.traceback.rstrip()) if rec.traceback else None,
         },
     )
