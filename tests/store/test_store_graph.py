@@ -100,9 +100,9 @@ def test_the_graph_is_built_once_per_graph_not_once_per_run(
     calls: list[str] = []
     real = store_graph.graph_document
 
-    def counting(flow: Flow) -> bytes:
+    def counting(flow: Flow, slugs: Any = None) -> bytes:
         calls.append(flow.name)
-        return real(flow)
+        return real(flow, slugs)
 
     monkeypatch.setattr(recorder_module, "graph_document", counting)
     flow = _flow()

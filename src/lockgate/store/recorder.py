@@ -731,8 +731,9 @@ class _RunWriter:
                 values["executor"] = recorder.executor
             conn.execute(fr.update().where(fr.c.id == self.run_id).values(**values))
             return {slug: seq for slug, seq in seqs}
-        digest = graph_hash(flow)
-        flow_id = _flow_id(conn, flow, digest, recorder.source or "", ts)
+        slugs = flow.slugs()
+        digest = graph_hash(flow, slugs)
+        flow_id = _flow_id(conn, flow, slugs, digest, recorder.source or "", ts)
         conn.execute(
             fr.insert().values(
                 id=self.run_id,
@@ -956,7 +957,9 @@ def _safe(location: str, handler: Any) -> Any:
     return SafeResult(location, handler)
 
 
-def _flow_id(conn: Connection, flow: Flow, digest: str, source: str, ts: float) -> int:
+def _flow_id(
+    conn: Connection, flow: Flow, slugs: dict[Any, str], digest: str, source: str, ts: float
+) -> int:
     """The id of the ``flows`` row of this name, graph and source, made when new.
 
     The graph document is built only for a new row (or an older row without one):
@@ -967,7 +970,9 @@ def _flow_id(conn: Connection, flow: Flow, digest: str, source: str, ts: float) 
     found = conn.execute(sa.select(f.c.id, f.c.graph.is_(None)).where(*where)).first()
     if found is not None:
         if found[1]:
-            conn.execute(f.update().where(f.c.id == found[0]).values(graph=graph_document(flow)))
+            conn.execute(
+                f.update().where(f.c.id == found[0]).values(graph=graph_document(flow, slugs))
+            )
         return int(found[0])
     dialect = conn.dialect.name
     values = {
@@ -975,7 +980,7 @@ def _flow_id(conn: Connection, flow: Flow, digest: str, source: str, ts: float) 
         "graph_hash": digest,
         "source": source,
         "created": ts,
-        "graph": graph_document(flow),
+        "graph": graph_document(flow, slugs),
     }
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
