@@ -233,3 +233,43 @@ def test_a_programs_own_sigint_handler_is_left_alone(main_thread: None) -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     assert type(state) is Success and seen == [signal.SIGINT]
+
+
+def test_a_keyboard_interrupt_that_is_not_a_cancel_still_ends_the_calls_in_flight(
+    main_thread: None, tmp_path: Any
+) -> None:
+    from lockgate.store import RunStore
+
+    released = threading.Event()
+
+    def raises(signum: int, frame: Any) -> None:  # the program's own handler
+        raise KeyboardInterrupt
+
+    @task
+    def held() -> int:
+        # From this worker thread: the main thread gets it while it waits for the call.
+        os.kill(os.getpid(), signal.SIGINT)
+        released.wait(SAFETY)
+        return 1
+
+    @task
+    def after(x: int) -> int:
+        return x + 1
+
+    with Flow("interrupted") as flow:
+        after(held())
+
+    previous = signal.signal(signal.SIGINT, raises)
+    try:
+        with RunStore.open(f"sqlite:///{tmp_path / 'store.db'}", home=tmp_path) as store:
+            recorder = store.recorder()
+            with pytest.raises(KeyboardInterrupt):
+                flow.run(store=recorder, executor=ThreadExecutor(max_workers=2))
+            store.wait_for_writer(recorder.flow_run_id)
+            run = store.get_run(recorder.flow_run_id)
+            tasks = {t.task_name: t.state for t in store.task_runs(run.id)}
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        released.set()
+    assert run.state == "Cancelled" and not run.active, run
+    assert tasks == {"held": "Cancelled"}, tasks  # not left Running

@@ -247,6 +247,7 @@ class FlowRunner(Runner):
         if interrupt is not None:
             cancel = interrupt.cancel
         self._interrupt = interrupt
+        started = False
         try:
             state, task_states, run_context, task_contexts = self.initialize_run(
                 state=state,
@@ -269,6 +270,7 @@ class FlowRunner(Runner):
             self.logger.info("Beginning flow run for %r", flow.name)
             for hook in hooks:
                 hook.flow_run_started(flow, state, values)
+            started = True
             state = self.get_flow_run_state(
                 state,
                 task_states=task_states,
@@ -283,6 +285,12 @@ class FlowRunner(Runner):
             )
         except ENDRUN as end:
             return end.state  # ended before its tasks ran (or a step said so)
+        except KeyboardInterrupt:  # not turned into a cancel: see lockgate.engine.interrupt
+            if started:
+                state = Cancelled("Flow run was interrupted (KeyboardInterrupt).")
+                for hook in hooks:  # a run store records it Cancelled, restartable
+                    hook.flow_run_finished(flow, state)
+            raise
         except Exception as exc:
             if values.get("raise_on_exception"):
                 raise

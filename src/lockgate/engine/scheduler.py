@@ -323,6 +323,7 @@ class _Loop:
         self.timed: list[tuple[Any, int, int]] = []  # (start_time, tie-breaker, node)
         self.seq = 0
         self.in_flight: dict[int, tuple[Any, int]] = {}  # id(future) -> (future, node)
+        self.submitting = -1  # the node whose call is being handed to the executor
         self.deadlines: list[tuple[float, int, int, float]] = []  # (at, seq, id, timeout)
         self.done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.shipped: dict[Task, Task] = {}  # what is sent of each task (see _code_only)
@@ -361,6 +362,11 @@ class _Loop:
     def run(self) -> None:
         try:
             self._run()
+        except KeyboardInterrupt:
+            # A Ctrl-C not turned into a cancel (a third one, or under the program's own
+            # SIGINT handler): the calls in flight end Cancelled, so none stays Running.
+            self.stop_in_flight()
+            raise
         finally:
             # After an engine error or Ctrl-C, end suspended pipelines in their own
             # contexts (their clean-up resets context values set there).
@@ -483,9 +489,11 @@ class _Loop:
         shipped = self.shipped.get(task)
         if shipped is None:
             shipped = self.shipped[task] = _code_only(task)
+        self.submitting = node  # until it is in flight (see stop_in_flight)
         future = self.executor.submit(call_task_code, shipped, request.inputs, request.context)
         key = id(future)
         self.in_flight[key] = (future, node)
+        self.submitting = -1
         timeout = request.task.timeout
         if timeout is not None:
             self.seq += 1
@@ -522,6 +530,26 @@ class _Loop:
         for _, node in in_flight.values():
             self.advance(node, (False, RunCancelledError("the flow run was cancelled.")))
         self.ready.clear()
+
+    def stop_in_flight(self) -> None:
+        """Stop the calls in flight and end their tasks Cancelled (the run is interrupted)."""
+        in_flight, self.in_flight = self.in_flight, {}
+        nodes = [node for _, node in in_flight.values()]
+        if self.submitting >= 0:  # interrupted while handing it to the executor
+            nodes.append(self.submitting)
+            self.submitting = -1
+        if not nodes:
+            return
+        try:
+            self.executor.stop_all([future for future, _ in in_flight.values()])
+        except Exception:
+            _log.exception("could not stop the calls in flight")
+        error = RunCancelledError("the flow run was interrupted (Ctrl-C).")
+        for node in nodes:
+            try:
+                self.advance(node, (False, error))
+            except Exception:
+                _log.exception("could not end an interrupted task run")
 
     def take_due_retries(self) -> None:
         """Move the nodes whose start time has come to the ready stack, earliest on top."""
