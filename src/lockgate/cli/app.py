@@ -467,9 +467,10 @@ def run(
 
     def go(progress: "RunProgress") -> "State":
         with _user_errors():  # the executor is checked before the store is opened
-            return runs.run_flow(loaded, values, executor, address, store=store, hooks=[progress])[
-                1
-            ]
+            _, state = runs.run_flow(
+                loaded, values, executor, address, store=store, hooks=[progress]
+            )
+            return state
 
     _drive(console, quiet, go, None, store, "ended")
 
