@@ -10,7 +10,8 @@ While a flow runs in the main thread, :class:`CtrlC` replaces Python's SIGINT ha
   interrupted (:class:`~lockgate.engine.executors.base.RunInterrupted`) and ends
   ``Cancelled``;
 * a second Ctrl-C stops waiting: the calls still running end ``Cancelled``;
-* a third raises ``KeyboardInterrupt`` as usual.
+* a third raises ``KeyboardInterrupt``: the calls in flight still end ``Cancelled``
+  and the run is recorded ``Cancelled`` before it propagates.
 
 The run then ends ``Cancelled`` and is recorded as such, restartable like any
 cancelled run.
