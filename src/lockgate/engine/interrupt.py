@@ -3,12 +3,12 @@
 While a flow runs in the main thread, :class:`CtrlC` replaces Python's SIGINT handler
 (only when it is Python's default one: a program's own handler is left alone):
 
-* the first Ctrl-C sets the run's cancel event: nothing else starts; calls an
-  executor can stop (processes, Dask) end ``Cancelled``; calls it cannot stop
-  (threads) are waited for and keep their real outcome (a finished task is
-  ``Success``, and so never runs again on ``restart``); task code running inline is
-  interrupted (:class:`~lockgate.engine.executors.base.RunInterrupted`) and ends
-  ``Cancelled``;
+* the first Ctrl-C sets the run's cancel event: nothing else starts; calls on an
+  executor with hard timeouts (processes, Dask) are stopped as by any cancel and end
+  ``Cancelled``; calls it cannot stop (threads) are waited for and keep their real
+  outcome (a finished task is ``Success``, and so never runs again on ``restart``);
+  task code running inline is interrupted
+  (:class:`~lockgate.engine.executors.base.RunInterrupted`) and ends ``Cancelled``;
 * a second Ctrl-C stops waiting: the calls still running end ``Cancelled``;
 * a third raises ``KeyboardInterrupt``: the calls in flight still end ``Cancelled``
   and the run is recorded ``Cancelled`` before it propagates.
