@@ -1139,7 +1139,7 @@ def task_states_from_records(flow: Flow, records: Iterable[TaskRunRecord]) -> di
 
 
 def visualize(
-    target: str,
+    target: str | None,
     run_id: str | None = None,
     output: str | os.PathLike[str] = "flow.svg",
     store: RunStore | str | None = None,
@@ -1147,7 +1147,8 @@ def visualize(
     """Draw a flow with Graphviz, coloured by a recorded run's states (``lockgate visualize``).
 
     Args:
-        target: ``FILE`` or ``FILE:FLOW`` (see :func:`load_flow_file`).
+        target: ``FILE`` or ``FILE:FLOW`` (see :func:`load_flow_file`); None draws the
+            graph stored with the run (``run_id`` needed), without loading any file.
         run_id: colour the tasks by this run's states (its id or a unique prefix).
         output: the image to write: ``.svg``, ``.png``, ``.pdf`` (these need
             Graphviz's ``dot``), or ``.dot``/``.gv`` for the DOT text.
@@ -1177,8 +1178,22 @@ def visualize(
         )
     if not out.parent.is_dir():
         raise RunsError(f"Cannot write '{out}': the directory '{out.parent}' does not exist.")
-    loaded = load_flow_file(target)
-    flow = loaded.flow
+    if target is None:
+        if run_id is None:
+            raise RunsError("Nothing to draw: pass a flow file (FILE[:FLOW]) or a run id.")
+        with open_store(store) as opened:
+            run = opened.get_run(run_id)
+            graph = opened.get_run_graph(run.id)
+        if graph is None:
+            raise RunsError(
+                f"Run {run.id[:8]} was recorded before lockgate stored flow graphs; draw it "
+                f"from its file: visualize('{run.source or 'FILE'}', run_id='{run.id[:8]}')."
+            )
+        from lockgate.store.graph import flow_from_graph
+
+        flow = flow_from_graph(graph)
+    else:
+        flow = load_flow_file(target).flow
     states: dict[Task, State] | None = None
     title = flow.name
     if run_id is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +163,29 @@ def test_the_compact_document_round_trips_a_large_flow_quickly() -> None:
         "mapped": False,
     }
     assert took < 1.0  # ~30 ms; flow.serialize() takes ~0.4 s for the same flow
+
+
+def test_a_run_is_drawn_from_its_stored_graph_without_its_file(
+    store: RunStore, tmp_path: Path
+) -> None:
+    from lockgate import runs
+
+    flow = _flow()
+    recorder = store.recorder()
+    flow.run(store=recorder)
+    stored = tmp_path / "stored.dot"
+    runs.visualize(None, run_id=recorder.flow_run_id, output=stored, store=store)
+
+    # The same drawing as from the flow itself, coloured by the same run.
+    from lockgate.runs import task_states_from_records
+    from lockgate.utilities.graphviz import draw_flow
+
+    live = tmp_path / "live.dot"
+    run = store.get_run(recorder.flow_run_id)
+    draw_flow(
+        flow,
+        filename=live,
+        task_states=task_states_from_records(flow, store.task_runs(run.id)),
+        title=f"{flow.name} · run {run.id[:8]} ({run.state})",
+    )
+    assert stored.read_text() == live.read_text()

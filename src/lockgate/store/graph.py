@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from lockgate.core.flow import Flow
     from lockgate.core.task import Task
 
-__all__ = ["GRAPH_FORMAT", "expand_graph", "graph_document", "graph_hash"]
+__all__ = ["GRAPH_FORMAT", "expand_graph", "flow_from_graph", "graph_document", "graph_hash"]
 
 GRAPH_FORMAT = 2
 """The version of the compact graph document :func:`graph_document` writes."""
@@ -194,3 +194,42 @@ def _expand(document: dict[str, Any]) -> dict[str, Any]:
         "parameters": [{"slug": slugs[i]} for i in document["parameters"]],
         "reference_tasks": [{"slug": slugs[i]} for i in document["reference_tasks"]],
     }
+
+
+def flow_from_graph(graph: dict[str, Any]) -> Flow:
+    """A stand-in flow with a stored graph's shape, for drawing a run without its file.
+
+    Each task is a plain task with the stored name, slug and tags (its code is not
+    stored and is not needed to draw it); edges keep their keys and mapped flags.
+
+    Args:
+        graph: what :meth:`RunStore.get_run_graph` returned.
+
+    Returns:
+        A flow whose ``slugs()`` are the stored slugs (so stored states match).
+    """
+    from lockgate.core.flow import Flow
+    from lockgate.core.task import Task
+
+    class StoredTask(Task):
+        """A task known only by its stored description (it never runs)."""
+
+        def run(self, **inputs: Any) -> None:
+            raise RuntimeError("a task rebuilt from a stored graph cannot run")
+
+    flow = Flow(graph["name"], validate=False)
+    by_slug: dict[str, Task] = {}
+    for described in graph["tasks"]:
+        task = StoredTask(
+            name=described["name"], slug=described["slug"], tags=described.get("tags") or None
+        )
+        by_slug[described["slug"]] = task
+        flow.add_task(task)
+    for edge in graph["edges"]:
+        flow.add_edge(
+            by_slug[edge["upstream_task"]["slug"]],
+            by_slug[edge["downstream_task"]["slug"]],
+            key=edge["key"],
+            mapped=edge["mapped"],
+        )
+    return flow
