@@ -11,6 +11,7 @@ Every test records into a real SQLite file (its writer process included).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -21,7 +22,7 @@ import pytest
 
 from lockgate import Flow, context, signals, task, triggers
 from lockgate.engine.executors.threads import ThreadExecutor
-from lockgate.engine.state import Failed, Running, State, Success
+from lockgate.engine.state import Failed, Pending, Running, State, Success
 from lockgate.store import LogRecord, RunStore
 from lockgate.testing import FakeClock
 
@@ -292,3 +293,29 @@ def test_task_logs_are_captured_on_every_executor(store: RunStore, any_executor:
     ], lines
     [logged] = [g for g in logs if g.message.startswith("item 2 has no key")]
     assert "KeyError: 'missing'" in logged.message  # the traceback came back too
+
+
+def test_a_state_given_to_the_run_and_kept_is_not_reported_again() -> None:
+    from lockgate.engine.task_runner import TaskRunner
+
+    @task
+    def done_before() -> int:
+        return 1
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("lockgate.task.done_before")
+    logger.addHandler(handler)
+    try:
+        kept = Failed("failed in an earlier run", result=ValueError("old"))
+        assert TaskRunner(done_before).run(state=kept) is kept
+        assert seen == []  # it did not fail now
+        TaskRunner(done_before).run(state=Pending(), upstream_states={})
+        assert seen == []  # and a success logs nothing
+    finally:
+        logger.removeHandler(handler)

@@ -184,6 +184,7 @@ class TaskRunner(Runner):
             The generator; its return value is the task's new state.
         """
         task = self.task
+        given = state
         upstream = upstream_states or {}
         values = {**ctx.current(), **context} if context else dict(ctx.current())
         for inherited in ("resume", "task_run_count"):  # never from an enclosing run
@@ -232,7 +233,7 @@ class TaskRunner(Runner):
             failed = Failed(f"Unexpected error while running task: {exc!r}", result=exc)
             state = self._settle(state, failed, inputs)
         finally:
-            if type(state) is not Success:  # nothing more to do for a success
+            if type(state) is not Success and state is not given:  # a success: no more
                 _report(task, values["task_full_name"], state, self)
             ctx.reset(token)
         if _log.isEnabledFor(logging.DEBUG):
