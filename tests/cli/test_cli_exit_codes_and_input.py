@@ -191,7 +191,8 @@ def test_secrets_are_masked_in_cli_output(lockgate: Lockgate, tmp_path: Path, ho
         assert done.returncode == 2, (command, done.stdout, done.stderr)
         assert "s3cret" not in done.stdout + done.stderr, (command, done.stdout, done.stderr)
     missing = lockgate("show", "abcd1234", "--store", f"sqlite:///{tmp_path / 'x.db'}?password=pw1")
-    assert "password=***" in missing.stderr and "pw1" not in missing.stderr
+    assert f"sqlite:///{tmp_path / 'x.db'}?password=***: nothing" in missing.stderr
+    assert "pw1" not in missing.stderr
     empty = lockgate("runs", "--store", f"sqlite:///{tmp_path / 'y.db'}?password=pw2")
     assert "password=***" in empty.stdout and "pw2" not in empty.stdout
 

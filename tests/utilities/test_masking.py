@@ -44,3 +44,7 @@ def test_mask_parameters_keeps_order_and_plain_values() -> None:
     assert mask_parameters(params) == {"n": 3, "db_password": MASK, "region": "eu"}
     assert list(mask_parameters(params)) == ["n", "db_password", "region"]
     assert mask_parameters(params, reveal=True) == params
+
+
+def test_a_sqlite_url_keeps_its_absolute_path() -> None:
+    assert mask_url("sqlite:////tmp/x.db?password=pw") == "sqlite:////tmp/x.db?password=***"

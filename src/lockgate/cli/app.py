@@ -181,7 +181,9 @@ def _hide_urls(text: str) -> str:
 
     from lockgate.utilities.masking import mask_url
 
-    return re.sub(r"[A-Za-z][\w+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
+    # A URL ends at a space or quote; punctuation right before one is the sentence's.
+    url = r"[A-Za-z][\w+.-]*://[^\s'\"]+?(?=[.,;:)]*(?:[\s'\"]|$))"
+    return re.sub(url, lambda m: mask_url(m.group(0)), text)
 
 
 def _echo_error(message: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 __all__ = ["MASK", "is_secret_name", "mask_parameters", "mask_url"]
 
@@ -76,9 +76,14 @@ def mask_url(url: str) -> str:
                 )
                 for k, v in pairs
             )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # Replace the parts in the text as given: urlunsplit would turn sqlite:////abs
+    # (an empty host) into sqlite://abs.
+    out = url
+    if netloc != parts.netloc:
+        out = out.replace(parts.netloc, netloc, 1)
+    if query != parts.query:
+        out = out.replace(f"?{parts.query}", f"?{query}", 1)
+    return out
 
 
 def mask_parameters(parameters: Mapping[str, Any], reveal: bool = False) -> dict[str, Any]:
