@@ -117,6 +117,12 @@ def test_off_loopback_every_page_needs_the_token(open_server: Server, site: Site
     assert fetch(open_server, "GET", "/static/lockgate.css").status == 200
 
 
+def test_a_non_ascii_token_cookie_is_just_a_wrong_token(open_server: Server) -> None:
+    for path in ("/", "/flows", "/?token=%C3%A9"):
+        reply = fetch(open_server, "GET", path, headers={"Cookie": "lockgate_token=é".encode()})  # type: ignore[dict-item]
+        assert reply.status in (401, 403), path
+
+
 def test_the_token_link_goes_back_to_the_page_asked_for(open_server: Server, site: Site) -> None:
     run_id = site.runs["hello"]
     query = urlencode({"token": TOKEN, "next": f"/runs/{run_id}?x=1"})
