@@ -313,11 +313,13 @@ def _drive(
     console: "Console",
     quiet: bool,
     go: Callable[["RunProgress"], "State"],
-    run_id: str | None,
+    run_ids: list[str],
     store: "str | RunStore | None",
     verb: str,
 ) -> NoReturn:
     """Run ``go(progress)`` (live progress on a terminal), print the summary and exit.
+
+    ``run_ids`` holds the run's id, or is filled by ``go`` once it knows it (``run``).
 
     The exit code is that of the run's state as the store recorded it, so what a task
     does (``sys.exit(2)``, ``KeyboardInterrupt``) cannot make ``lockgate`` claim
@@ -345,11 +347,12 @@ def _drive(
             state = go(progress)
     except (KeyboardInterrupt, SystemExit) as exc:
         escaped = exc
-    run_id = progress.run_id or run_id
+    # The hook saw the id when the run started, even if go() never returned.
+    run_id = run_ids[0] if run_ids else progress.run_id
     if run_id is None:  # stopped before the run was recorded
         if isinstance(escaped, KeyboardInterrupt):
             _fail("Interrupted before the run started; nothing was recorded.", EXIT_CANCELLED)
-        _fail(f"The run ended before it was recorded ({escaped!r}).", EXIT_FAILED)
+        _fail(f"The run stopped before it was recorded ({escaped!r}).", EXIT_FAILED)
     try:
         _finish(console, progress, run_id, state, store, verb, escaped)
     except KeyboardInterrupt:  # a second Ctrl-C while the summary is read: stop quietly
@@ -467,14 +470,17 @@ def run(
         loaded = runs.load_flow_file(target)
         values = runs.check_parameters(loaded.flow, runs.parse_parameters(param or []))
 
+    started: list[str] = []  # the new run's id, once run_flow returns it
+
     def go(progress: "RunProgress") -> "State":
         with _user_errors():  # the executor is checked before the store is opened
-            _, state = runs.run_flow(
+            run_id, state = runs.run_flow(
                 loaded, values, executor, address, store=store, hooks=[progress]
             )
+            started.append(run_id)
             return state
 
-    _drive(console, quiet, go, None, store, "ended")
+    _drive(console, quiet, go, started, store, "ended")
 
 
 @app.command("runs")
@@ -811,7 +817,7 @@ def resume(
                     hooks=[progress],
                 )
 
-        _drive(console, quiet, go, run_record.id, opened, "resumed")
+        _drive(console, quiet, go, [run_record.id], opened, "resumed")
 
 
 def _paused_since(
@@ -858,7 +864,7 @@ def restart(
             with _user_errors():
                 return runs.restart(full_id, store=opened, executor=executor, hooks=[progress])
 
-        _drive(console, quiet, go, full_id, opened, "restarted")
+        _drive(console, quiet, go, [full_id], opened, "restarted")
 
 
 @app.command()
