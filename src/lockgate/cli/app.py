@@ -722,9 +722,11 @@ def logs(
         lines = runs.logs(run_id, task=task, store=opened)
         if follow:
             try:
-                _follow(console, opened, run_id, task, lines)
+                printed = _follow(console, opened, run_id, task, lines)
             except KeyboardInterrupt:
                 raise typer.Exit(0) from None
+            if not printed:
+                console.print("No log lines recorded.")
             return
     if not lines:
         console.print("No log lines recorded.")
@@ -738,11 +740,12 @@ FOLLOW_INTERVAL = 0.5
 
 def _follow(
     console: "Console", store: "RunStore", run_id: str, task: str | None, lines: list[Any]
-) -> None:
+) -> int:
     """Print ``lines``, then the lines recorded after them, until the run ends.
 
     The run has ended when no process records it any more (finished, crashed, or
     waiting for approval with no process); the lines it wrote last are printed first.
+    Returns how many lines were printed.
     """
     import time
 
@@ -756,7 +759,7 @@ def _follow(
             console.print(log_lines(lines[seen:]), end="")
             seen = len(lines)
         if not live:
-            return
+            return seen
         time.sleep(FOLLOW_INTERVAL)
         lines = runs.logs(run_id, task=task, store=store)
 
