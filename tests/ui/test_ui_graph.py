@@ -1,5 +1,7 @@
-"""The run page's graph comes from the graph stored with the run, never from its file.
+"""No page runs the flow's code: graphs come from the store, values are plain data.
 
+The run page's graph is drawn from the graph stored with the run, never from its
+file; a task page shows stored results and inputs only when they are plain data.
 Over HTTP to a real ``lockgate ui``, plus the drawing itself from a graph dict built
 here (large flows drawn collapsed, too many names not drawn).
 """
@@ -41,6 +43,48 @@ def two(x):
 
 with Flow("side-effect") as flow:
     two(one())
+"""
+
+MODEL = """
+from pathlib import Path
+
+# Importing this module, or loading a Thing, leaves a mark.
+(Path(__file__).parent / "imported.log").open("a").write("import\\n")
+
+
+class Thing:
+    def __init__(self, n):
+        self.n = n
+
+    def __setstate__(self, state):
+        (Path(__file__).parent / "imported.log").open("a").write("load\\n")
+        self.__dict__.update(state)
+"""
+
+USES_MODEL = """
+from lockgate import Flow, task
+
+import sidemodel
+
+
+@task
+def make():
+    return sidemodel.Thing(3)
+
+
+@task
+def use(thing):
+    raise RuntimeError("cannot use it")
+
+
+@task
+def plain():
+    return {"n": [1, 2.5, "three"]}
+
+
+with Flow("uses-model") as flow:
+    use(make())
+    plain()
 """
 
 BIG = """
@@ -195,3 +239,30 @@ def test_too_many_names_even_collapsed_are_not_drawn() -> None:
     source, nodes, note = graph_dot(chain_graph(names), [])
     assert source is None and nodes == {}
     assert note is not None and f"{MAX_GRAPH_TASKS + 1} different names" in note
+
+
+def test_a_task_page_never_loads_user_classes(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "sidemodel.py").write_text(textwrap.dedent(MODEL))
+    (folder / "flow.py").write_text(textwrap.dedent(USES_MODEL))
+    with site.open() as store:
+        run_id, _ = runs.run_file(str(folder / "flow.py"), {}, store=store)
+    marks = (folder / "imported.log").read_text()
+    assert marks == "import\n"  # the run imported it; nothing loaded a Thing back
+    # The dashboard could import it (as an installed package): it must not.
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    server = start_server(site, tmp_path)
+    try:
+        made = fetch(server, "GET", f"/runs/{run_id}/tasks/make-1")
+        assert made.status == 200
+        assert "Stored, not shown: it holds a sidemodel.Thing object" in made.text
+        used = fetch(server, "GET", f"/runs/{run_id}/tasks/use-1")
+        assert "Stored, not shown: it holds a sidemodel.Thing object" in used.text
+        plain = fetch(server, "GET", f"/runs/{run_id}/tasks/plain-1")
+        assert "{&#39;n&#39;: [1, 2.5, &#39;three&#39;]}" in plain.text  # plain data is shown
+    finally:
+        server.stop()
+    assert (folder / "imported.log").read_text() == marks

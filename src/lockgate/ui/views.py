@@ -496,7 +496,7 @@ def _stored(
         ``{"result": (found, text), "inputs": (found, text)}``, and True when a
         value is shown as ``***``.
     """
-    from lockgate.store.states import read_inputs, read_value
+    from lockgate.ui.values import NotShown, read_inputs, read_result
     from lockgate.utilities.masking import MASK, is_secret_name
 
     values = queries.stored_values(store, run_id, rec.task_slug, rec.map_index)
@@ -516,28 +516,37 @@ def _stored(
         out["result"] = (False, why)
     else:
         try:
-            value = read_value(values.result_handler, values.result_blob).value
+            value = read_result(values.result_handler, values.result_blob)
             out["result"] = (True, formatting.preview(value))
+        except NotShown as exc:
+            out["result"] = (False, f"Stored, not shown: {exc}.")
         except Exception as exc:
             out["result"] = (False, f"Cannot be read back: {type(exc).__name__}: {exc}")
-    inputs = None if values is None else read_inputs(values.inputs_location, values.inputs_blob)
-    if inputs is not None:
-        secret = set() if reveal else {k for k in inputs if is_secret_name(k)}
-        hidden = hidden or bool(secret)
-        out["inputs"] = (
-            True,
-            "\n".join(
-                f"{k} = {MASK if k in secret else formatting.preview(v)}" for k, v in inputs.items()
-            ),
-        )
-    elif values is not None and values.inputs_blob is not None:
-        out["inputs"] = (False, "Stored, but cannot be read back.")
-    else:
+    blob = None if values is None else values.inputs_blob
+    if blob is None or values is None:
         out["inputs"] = (
             False,
             "Not stored: inputs are kept for paused, failed and retrying tasks only.",
         )
-    return out, hidden
+        return out, hidden
+    try:
+        inputs = read_inputs(values.inputs_location, blob)
+    except NotShown as exc:
+        out["inputs"] = (False, f"Stored, not shown: {exc}.")
+        return out, hidden
+    except Exception:
+        inputs = None
+    if not isinstance(inputs, dict):
+        out["inputs"] = (False, "Stored, but cannot be read back.")
+        return out, hidden
+    secret = set() if reveal else {k for k in inputs if is_secret_name(str(k))}
+    out["inputs"] = (
+        True,
+        "\n".join(
+            f"{k} = {MASK if k in secret else formatting.preview(v)}" for k, v in inputs.items()
+        ),
+    )
+    return out, hidden or bool(secret)
 
 
 def task_page(request: Request) -> Response:
