@@ -316,3 +316,59 @@ def test_gc_frees_old_results_from_the_cli(tmp_path: Path) -> None:
     assert all(i[:8] in listed.stdout for i in ids)  # the runs stay
 
     assert "is not a duration" in one_error_line(lockgate("gc", "--older-than", "soon", home=home))
+
+
+MAPPED_THEN_FLAKY = """
+from pathlib import Path
+
+from lockgate import Flow, task
+
+HERE = Path(__file__).parent
+
+
+@task
+def items():
+    return [1, 2, 3]
+
+
+@task
+def double(x):
+    if x == 2 and not (HERE / "child.marker").exists():
+        (HERE / "child.marker").write_text("failed once")
+        raise ValueError("two is bad today")
+    return 2 * x
+
+
+@task
+def total(xs):
+    if not (HERE / "total.marker").exists():
+        (HERE / "total.marker").write_text("failed once")
+        raise RuntimeError("not yet")
+    return sum(xs)
+
+
+with Flow("mapped-summary") as flow:
+    total(double.map(items()))
+"""
+
+
+def test_the_run_summary_reads_a_mapped_task_as_its_children_do(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    script = tmp_path / "mapped.py"
+    script.write_text(textwrap.dedent(MAPPED_THEN_FLAKY))
+    (tmp_path / "total.marker").write_text("total will not fail")
+
+    first = lockgate("run", str(script), "-q", home=home)
+    assert first.returncode == 1, first.stderr
+    assert _row(first.stdout, "double")[1] == "Failed"  # a child failed: not a green Mapped
+
+    (tmp_path / "total.marker").unlink()  # now total fails once, after double succeeds
+    run_id = _only_run(home)
+    second = lockgate("restart", run_id[:8], "-q", home=home)
+    assert second.returncode == 1, second.stderr
+    assert _row(second.stdout, "double")[1] == "Mapped"
+
+    third = lockgate("restart", run_id[:8], "-q", home=home)
+    assert third.returncode == 0, third.stderr
+    # No child of double ran in this restart: its results were reused, not "0.00s".
+    assert _row(third.stdout, "double")[1:3] == ["Mapped", "stored"]

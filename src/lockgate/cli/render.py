@@ -673,6 +673,7 @@ def summary_table(progress: RunProgress, flow: Flow, final: State) -> Text:
         counted); tasks not run by this command show their stored state.
     """
     from lockgate.engine.state import Mapped
+    from lockgate.store.records import mapped_state
 
     rows: list[tuple[str | Text, ...]] = []
     result = final.result if isinstance(final.result, dict) else {}
@@ -683,14 +684,19 @@ def summary_table(progress: RunProgress, flow: Flow, final: State) -> Text:
             continue
         name = type(st).__name__
         took = progress.durations.get((task, None))
+        ran_now = task in progress.states
         if isinstance(st, Mapped):
             message = child_summary(st.map_states) or "no children"
+            # Cancelled or unfinished children: not a green Mapped (as `lockgate show`).
+            name = mapped_state(type(c).__name__ for c in st.map_states)
             spans = [progress.durations.get((task, i)) for i in range(len(st.map_states))]
             known = [s for s in spans if s is not None]
-            took = max(known) if known else took
+            # Its children's time, not the parent's own instant of mapping: when no
+            # child ran in this command their results were reused ("stored").
+            took = max(known) if known else None
+            ran_now = bool(known)
         else:
             message = st.message or ""
-        ran_now = task in progress.states
         rows.append(
             (
                 task.name,
