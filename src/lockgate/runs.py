@@ -188,10 +188,13 @@ def _import_target(target: str) -> tuple[dict[str, Any], Path, str, str | None] 
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        if importlib.util.find_spec(name) is None:
-            return None
+        spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
+    if spec is None:
+        return None
+    # A module-level flow.run() is skipped while it imports, as in a loaded file.
+    loading = _LOADING.set(Path(spec.origin) if spec.origin else Path(name))
     try:
         module = importlib.import_module(name)
     except KeyboardInterrupt:
@@ -201,6 +204,8 @@ def _import_target(target: str) -> tuple[dict[str, Any], Path, str, str | None] 
             f"Importing module '{name}' failed: {type(exc).__name__}: {_one_line(exc)}; "
             f"fix it (`python -c 'import {name}'` shows the full traceback)."
         ) from None
+    finally:
+        _LOADING.reset(loading)
     path = Path(getattr(module, "__file__", None) or name).resolve()
     return dict(vars(module)), path, name, wanted
 

@@ -372,3 +372,18 @@ def test_the_run_summary_reads_a_mapped_task_as_its_children_do(tmp_path: Path) 
     assert third.returncode == 0, third.stderr
     # No child of double ran in this restart: its results were reused, not "0.00s".
     assert _row(third.stdout, "double")[1:3] == ["Mapped", "stored"]
+
+
+def test_a_module_ending_in_flow_run_runs_once_when_lockgate_imports_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    package = tmp_path / "jobs"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "pipeline.py").write_text(textwrap.dedent(PIPELINE))
+    (package / "flaky.marker").write_text("already failed")
+
+    result = lockgate("run", "jobs.pipeline:flow", "-q", home=home, cwd=tmp_path)
+
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert _executions(package) == ["prepare", "flaky"]
+    assert "skipped the flow.run() of flow 'pipeline'" in result.stderr
