@@ -162,3 +162,37 @@ def test_host_names_of_each_kind_of_bind() -> None:
     names, any_address = host_names("0.0.0.0")
     assert socket.gethostname().lower() in names and "localhost" in names and any_address
     assert host_names("[::]")[1]
+
+
+class _RunsACommand:
+    def __reduce__(self) -> Any:
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+def test_safe_loads_builds_plain_data_only() -> None:
+    import pickle
+    from collections import OrderedDict
+    from decimal import Decimal
+    from pathlib import Path
+    from uuid import UUID
+
+    from lockgate.ui.values import NotShown, safe_loads
+
+    value = {
+        "numbers": [1, 2.5, 3j, True, None],
+        "text": ("x", b"y", bytearray(b"z")),
+        "sets": ({1}, frozenset({2})),
+        "when": (T0, T0.date(), timedelta(seconds=3)),
+        "exact": Decimal("1.5"),
+        "id": UUID(int=7),
+        "path": Path("/tmp/x"),
+        "ordered": OrderedDict(a=1),
+    }
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert safe_loads(pickle.dumps(value, protocol=protocol)) == value
+    with pytest.raises(NotShown, match=r"system object"):
+        safe_loads(pickle.dumps(_RunsACommand()))
+    with pytest.raises(NotShown, match=r"test_ui_units.record object"):
+        safe_loads(pickle.dumps(record))

@@ -11,6 +11,7 @@ else is reported by name, not loaded; ``lockgate show`` still reads it.
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 from typing import Any
@@ -65,6 +66,12 @@ class _Unpickler(pickle.Unpickler):
         self._allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocols 0-2 use Python 2 names (__builtin__, copy_reg): map them as pickle
+        # does, so the allow-list is checked against what would really be imported.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        else:
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if name in self._allowed.get(module, ()):
             return super().find_class(module, name)
         raise NotShown(
