@@ -179,6 +179,13 @@ def test_show_task_of_one_mapped_child(lockgate: Lockgate, flows_dir: Path) -> N
     for i in range(4):
         assert re.search(rf"^  double\[{i}\]\s", whole.stdout, re.MULTILINE), whole.stdout
     assert f"`lockgate show {short} --task double[2]` shows one child's history." in whole.stdout
+    cut = lockgate("show", short, "--task", "double", "--limit", "2")
+    assert re.findall(r"^  (double\[\d\])\s", cut.stdout, re.MULTILINE) == [
+        "double[0]",
+        "double[1]",
+    ]
+    assert re.search(r"^double\s.*4 children", cut.stdout, re.MULTILINE), cut.stdout
+    assert "… 2 more children not listed; `--limit 4` lists them all." in cut.stdout
     missing = lockgate("show", short, "--task", "double[9]")
     assert missing.returncode == 2
     assert "has no mapped child 9" in missing.stderr

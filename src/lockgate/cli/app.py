@@ -566,7 +566,7 @@ def show(
         if task is not None:
             run_record = opened.get_run(run_id)
             history = runs.task_history(run_record.id, task, store=opened)
-            _show_task(console, run_record, history)
+            _show_task(console, run_record, history, limit)
             return
         run_record, records = runs.show(run_id, store=opened)
         graph = opened.get_run_graph(run_record.id) if records else None
@@ -644,11 +644,12 @@ def _show_task(
     console: "Console",
     run: "FlowRunRecord",
     history: "list[tuple[TaskRunRecord, list[Any]]]",
+    limit: int,
 ) -> None:
     """``show --task``: a task run's details, state history and traceback.
 
-    A mapped task shows its own history, then its children in a table; ``NAME[i]``
-    shows one child's history.
+    A mapped task shows its own history, then its children in a table (at most
+    ``limit`` of them); ``NAME[i]`` shows one child's history.
     """
     from rich.rule import Rule
     from rich.text import Text
@@ -681,7 +682,16 @@ def _show_task(
             console.print(Text(trim_engine_frames(rec.traceback.rstrip())))
     if shown is parents:
         console.print()
-        console.print(tasks_table([p for p, _ in parents] + children, all_children=True))
+        table = tasks_table([p for p, _ in parents] + children, all_children=True)
+        lines = table.split("\n")  # the header, the task's row (counting every child), ...
+        kept = Text("\n", no_wrap=True, overflow="ellipsis").join(lines[: limit + 2])
+        console.print(kept)
+        if len(children) > limit:
+            console.print(
+                f"… {len(children) - limit:,} more children not listed; "
+                f"`--limit {len(children)}` lists them all.",
+                style="dim",
+            )
         pick = next((c for c in children if c.state != "Success"), children[0])
         console.print(
             f"`lockgate show {short} --task {pick.task_name}[{pick.map_index}]` shows one "
