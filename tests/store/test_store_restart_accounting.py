@@ -172,6 +172,16 @@ def test_running_seconds_is_the_union_of_finished_spans() -> None:
     spans = history.running_spans(text)
     assert spans == [(0.0, 0.2), (100.1, 100.3)]
     assert round(history.running_seconds(spans) or 0, 6) == 0.4
+    # A crash: Running with no end, then the restart's Running (from Crashed/Pending).
+    crashed = "".join(
+        [
+            history.entry(0.0, None, "Running", None),
+            history.entry(5000.0, "Crashed", "Running", None),
+            history.entry(5002.0, "Running", "Success", None),
+        ]
+    )
+    assert history.running_spans(crashed) == [(0.0, None), (5000.0, 5002.0)]
+    assert history.running_seconds(history.running_spans(crashed)) == 2.0
 
 
 def test_a_paused_run_records_no_rows_for_its_waiting_tasks(store: RunStore) -> None:

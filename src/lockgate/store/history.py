@@ -43,7 +43,8 @@ def running_spans(text: str | None) -> list[tuple[float, float | None]]:
     """The times each attempt ran: ``(started, ended)`` per entry into ``Running``.
 
     An attempt ends at the next transition out of Running (to any state); an attempt
-    still running (or whose process died) has no end.
+    still running, or whose process died (the next entry into Running comes from
+    another state, as a restart after a crash), has no end.
 
     Args:
         text: a history column.
@@ -53,8 +54,11 @@ def running_spans(text: str | None) -> list[tuple[float, float | None]]:
     """
     spans: list[tuple[float, float | None]] = []
     started: float | None = None
-    for when, _, new, _ in parse(text):
+    for when, old, new, _ in parse(text):
         if new == "Running":
+            if started is not None and old != "Running":  # the last attempt died
+                spans.append((started, None))
+                started = None
             if started is None:
                 started = when
         elif started is not None:
