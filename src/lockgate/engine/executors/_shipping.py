@@ -34,6 +34,7 @@ __all__ = [
     "replay_logs",
     "run_call",
     "run_packed",
+    "run_packed_logged",
     "unpack_message",
     "unpack_outcome",
 ]
@@ -213,6 +214,14 @@ def pack_call(
 
 
 def run_packed(payload: bytes) -> bytes:
+    """Run a packed call (in the worker) and pack its outcome: never raises for the call.
+
+    What the call logs is dropped; :func:`run_packed_logged` sends it back too.
+    """
+    return run_call(payload)[1]
+
+
+def run_packed_logged(payload: bytes) -> bytes:
     """Run a packed call (in the worker) and pack its outcome and logs in one message.
 
     Never raises for the call. :func:`unpack_message` reads the message.
@@ -224,7 +233,7 @@ def run_packed(payload: bytes) -> bytes:
 
 
 def unpack_message(message: bytes, sender: str) -> tuple[bool, Any]:
-    """The outcome in a message of :func:`run_packed` (its logs replayed first).
+    """The outcome in a message of :func:`run_packed_logged` (its logs replayed first).
 
     Args:
         message: the bytes the worker sent back.

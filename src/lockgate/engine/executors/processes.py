@@ -202,7 +202,7 @@ def _worker_main(conn: Connection, alive: Connection, close_fds: tuple[int, ...]
     threading.Thread(
         target=_exit_when_closed, args=(alive,), daemon=True, name="lockgate-watchdog"
     ).start()
-    from lockgate.engine.executors._shipping import run_packed
+    from lockgate.engine.executors._shipping import run_packed_logged
 
     try:
         conn.send_bytes(_READY)
@@ -213,7 +213,7 @@ def _worker_main(conn: Connection, alive: Connection, close_fds: tuple[int, ...]
             payload = conn.recv_bytes()
         except (EOFError, OSError):  # the coordinator closed the pipe: leave quietly
             return
-        outcome = run_packed(payload)
+        outcome = run_packed_logged(payload)
         for stream in (sys.stdout, sys.stderr):  # the task's prints, before any kill
             try:
                 stream.flush()
