@@ -273,3 +273,38 @@ def test_a_keyboard_interrupt_that_is_not_a_cancel_still_ends_the_calls_in_fligh
         released.set()
     assert run.state == "Cancelled" and not run.active, run
     assert tasks == {"held": "Cancelled"}, tasks  # not left Running
+
+
+def test_a_cancel_ends_the_wait_for_a_retry() -> None:
+    cancel = threading.Event()
+    retrying = threading.Event()
+
+    @task(max_retries=1, retry_delay=timedelta(hours=1))
+    def flaky() -> int:
+        raise ConnectionError("refused")
+
+    class CancelWhileWaiting(RunHooks):
+        def task_state_changed(self, task: Any, old: State, new: State) -> None:
+            if type(new).__name__ == "Retrying":
+                retrying.set()
+
+    with Flow("retry-wait") as flow:
+        flaky()
+
+    def cancel_once_waiting() -> None:
+        retrying.wait(SAFETY)
+        cancel.set()
+
+    helper = threading.Thread(target=cancel_once_waiting)
+    helper.start()
+    outcome: list[State] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(flow.run(cancel=cancel, hooks=[CancelWhileWaiting()])),
+        daemon=True,  # if it regresses, it must not keep the test process for an hour
+    )
+    runner.start()
+    runner.join(SAFETY)  # before: the run slept the whole hour
+    helper.join(SAFETY)
+    assert not runner.is_alive(), "the run did not notice the cancel while waiting"
+    [state] = outcome
+    assert isinstance(state, Cancelled), state

@@ -397,7 +397,11 @@ class _Loop:
                 self.collect()
                 continue
             if timed:
-                clock.sleep((timed[0][0] - clock.now()).total_seconds())
+                wait = (timed[0][0] - clock.now()).total_seconds()
+                if cancel is not None and isinstance(clock.current_clock(), clock.SystemClock):
+                    cancel.wait(max(0.0, wait))  # a cancel (or Ctrl-C) ends the wait
+                else:
+                    clock.sleep(wait)
                 self.take_due_retries()
                 continue
             if ready:
