@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+import subprocess
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -331,3 +332,33 @@ def test_visualize_a_run_colours_tasks_and_counts_children(
 
     other = cli("visualize", str(flows_dir / "flaky.py"), "--run", short, "-o", str(out))
     assert f"Run {short} is a run of flow 'mapped', not of 'flaky'" in error_line(other)
+
+
+def test_visualize_a_run_from_its_stored_graph_without_the_file(
+    lockgate: Callable[..., subprocess.CompletedProcess[str]], flows_dir: Path, tmp_path: Path
+) -> None:
+    flow_file = flows_dir / "mapped.py"
+    assert lockgate("run", str(flow_file)).returncode == 1  # one child fails
+    with_file = tmp_path / "with_file.dot"
+    assert (
+        lockgate(
+            "visualize", str(flow_file), "--run", only_run_id(), "-o", str(with_file)
+        ).returncode
+        == 0
+    )
+    flow_file.unlink()  # the run's graph comes from the store, not from the file
+    stored = tmp_path / "stored.dot"
+    result = lockgate("visualize", "--run", only_run_id(), "-o", str(stored))
+    assert result.returncode == 0, result.stderr
+    assert stored.read_text() == with_file.read_text()
+
+
+def test_visualize_needs_a_file_or_a_run(
+    lockgate: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    result = lockgate("visualize")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: Give the flow to draw: `lockgate visualize FILE[:FLOW]`, or a recorded run: "
+        "`lockgate visualize --run RUN`."
+    ]

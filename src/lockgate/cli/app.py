@@ -900,8 +900,13 @@ def cancel(
 @app.command()
 def visualize(
     target: Annotated[
-        str, typer.Argument(metavar="FILE[:FLOW]", help="The flow file, and the flow's name.")
-    ],
+        str | None,
+        typer.Argument(
+            metavar="[FILE[:FLOW]]",
+            help="The flow file, and the flow's name; leave out with --run to draw the "
+            "graph stored with the run, without loading any file.",
+        ),
+    ] = None,
     output: Annotated[
         str,
         typer.Option(
@@ -917,8 +922,14 @@ def visualize(
     """Draw a flow with Graphviz, tasks coloured by a recorded run's states."""
     from lockgate import runs
 
+    if target is None and run_id is None:
+        _fail(
+            "Give the flow to draw: `lockgate visualize FILE[:FLOW]`, or a recorded run: "
+            "`lockgate visualize --run RUN`."
+        )
     with _user_errors():
         if run_id is None:
+            assert target is not None
             path = runs.visualize(target, output=output)
         else:
             with _store(store, run_id) as opened:
