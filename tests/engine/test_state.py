@@ -314,6 +314,14 @@ def test_equality_survives_results_with_odd_eq() -> None:
     assert (Success(result=a) == Success(result=b)) is False
 
 
+def test_equality_with_odd_eq_fields_is_false_unless_identical() -> None:
+    a, b, c = _AmbiguousEq(), _AmbiguousEq(), _AmbiguousEq()
+    assert Success(result=a, cached_inputs={"x": b}) == Success(result=a, cached_inputs={"x": b})
+    assert (
+        Success(result=a, cached_inputs={"x": b}) == Success(result=a, cached_inputs={"x": c})
+    ) is False
+
+
 def test_hashing_is_by_identity() -> None:
     a, b = Success(result=1), Success(result=1)
     assert a == b

@@ -182,9 +182,13 @@ class State:
             return False
         assert isinstance(other, State)
         try:
+            # Tuple equality takes identical fields as equal without calling their ==,
+            # so a state equals itself even when its result is an array or a frame.
             return bool(self._data() == other._data())
-        except Exception:  # results whose == is not a plain bool (arrays, frames)
-            return self._data() is other._data()
+        except Exception:
+            # Two different fields whose == is not a plain bool (arrays, frames): they
+            # cannot be told equal, so neither can the states.
+            return False
 
     __hash__ = object.__hash__
 
