@@ -1112,17 +1112,7 @@ def task_states_from_records(flow: Flow, records: Iterable[TaskRunRecord]) -> di
         unknown names give a plain ``State``).
     """
     from lockgate.engine import state as states_module
-
-    def make(name: str, message: str | None) -> State:
-        cls = getattr(states_module, name, None)
-        if not (isinstance(cls, type) and issubclass(cls, states_module.State)):
-            cls = states_module.State
-        if issubclass(cls, states_module.MetaState):
-            cls = states_module.State
-        try:
-            return cls(message)
-        except TypeError:
-            return states_module.State(message)
+    from lockgate.engine.state_lookup import plain_state as make
 
     by_slug = _flow_tasks_by_slug(flow)
     parents: dict[Task, State] = {}

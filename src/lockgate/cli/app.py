@@ -272,9 +272,10 @@ def exit_code(state: str) -> int:
         Failed (and its kinds) and Crashed; :data:`EXIT_NOT_FINISHED` otherwise.
     """
     from lockgate.engine import state as states
+    from lockgate.engine.state_lookup import state_class
 
-    cls = getattr(states, state, None)
-    if not (isinstance(cls, type) and issubclass(cls, states.State)):
+    cls = state_class(state)
+    if cls is None:
         return EXIT_FAILED if state == "Crashed" else EXIT_NOT_FINISHED
     if issubclass(cls, states.Success):
         return 0

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
+
+from lockgate.utilities.display import (
+    CRASHED_COLOR,
+    duration,
+    short_id,
+    state_color,
+    timestamp,
+    trim_engine_frames,
+)
 
 if TYPE_CHECKING:
     from rich.theme import Theme
@@ -53,9 +61,6 @@ __all__ = [
     "trim_engine_frames",
     "waiting_table",
 ]
-
-CRASHED_COLOR = "#b71c1c"
-"""The colour of a run recorded as Crashed (its process died mid-run)."""
 
 
 def grid(
@@ -110,37 +115,6 @@ def grid(
         for i in range(n):
             add(row[i] if i < len(row) else "", i)
     return out
-
-
-def short_id(run_id: str) -> str:
-    """The first 8 characters of a run id, which the commands accept as a prefix.
-
-    Args:
-        run_id: the full id.
-
-    Returns:
-        The short form.
-    """
-    return run_id[:8]
-
-
-def state_color(name: str) -> str:
-    """The colour for a state name: the ``color`` of the state class of that name.
-
-    Args:
-        name: e.g. ``"Success"``, ``"TriggerFailed"`` or ``"Crashed"``.
-
-    Returns:
-        A ``#rrggbb`` colour (grey for names that are not state classes).
-    """
-    from lockgate.engine import state as states
-
-    if name == "Crashed":
-        return CRASHED_COLOR
-    cls = getattr(states, name, None)
-    if isinstance(cls, type) and issubclass(cls, states.State):
-        return str(cls.color)
-    return "#9e9e9e"
 
 
 _BASIC_COLORS = {
@@ -205,45 +179,6 @@ def state_text(name: str) -> Text:
     if name in _BASIC_COLORS:
         return Text(name, style=f"state.{name.lower()}")
     return Text(name, style=f"bold {state_color(name)}")
-
-
-def timestamp(value: datetime | None) -> str:
-    """A recorded time in local time, to the second (``-`` for none).
-
-    Args:
-        value: a timezone-aware time, or None.
-
-    Returns:
-        ``YYYY-MM-DD HH:MM:SS``.
-    """
-    if value is None:
-        return "-"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def duration(start: datetime | float | None, end: datetime | float | None) -> str:
-    """A short duration between two times or a number of seconds (``-`` when unknown).
-
-    Args:
-        start: the start (a time), or a number of seconds when ``end`` is None.
-        end: the end, or None.
-
-    Returns:
-        e.g. ``"0.12s"``, ``"3m 04s"``, ``"2h 05m"``.
-    """
-    if isinstance(start, (int, float)) and end is None:
-        seconds = float(start)
-    elif isinstance(start, datetime) and isinstance(end, datetime):
-        seconds = (end - start).total_seconds()
-    else:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def task_counts(counts: dict[str, int]) -> Text:
@@ -446,7 +381,8 @@ def tasks_table(records: Sequence[TaskRunRecord], all_children: bool = False) ->
     Returns:
         Columns: task, state, duration, runs, message.
     """
-    from lockgate.engine import state as states
+    from lockgate.engine.state import Success
+    from lockgate.engine.state_lookup import state_class
     from lockgate.store.records import mapped_run_seconds, mapped_state
 
     children: dict[str, list[TaskRunRecord]] = {}
@@ -462,8 +398,7 @@ def tasks_table(records: Sequence[TaskRunRecord], all_children: bool = False) ->
     ok_states = {
         name
         for name in {r.state for r in records}
-        if isinstance(getattr(states, name, None), type)
-        and issubclass(getattr(states, name), states.Success)
+        if issubclass(state_class(name) or type(None), Success)
     }
     rows: list[tuple[str | Text, ...]] = []
     for slug in order:
@@ -541,47 +476,6 @@ def failures(records: Iterable[TaskRunRecord]) -> list[tuple[str, str]]:
         for r in records
         if r.traceback and r.state != "TriggerFailed"
     ]
-
-
-def trim_engine_frames(text: str) -> str:
-    """Drop the traceback frames that are lockgate's own, keeping the user's code.
-
-    A frame is a ``  File "...", line N, in f`` line and the indented lines under it.
-    Frames inside the lockgate package are removed (with a note saying how many),
-    unless every frame is lockgate's; everything else is kept as it was.
-
-    Args:
-        text: a formatted traceback.
-
-    Returns:
-        The traceback without lockgate's frames.
-    """
-    import lockgate
-
-    package = str(Path(lockgate.__file__).parent)
-    lines = text.splitlines()
-    frames: list[tuple[int, int, bool]] = []  # (start, end, is_engine)
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith('  File "'):
-            end = i + 1
-            while end < len(lines) and lines[end].startswith("    "):
-                end += 1
-            path = line[len('  File "') :].split('"', 1)[0]
-            frames.append((i, end, path.startswith(package)))
-            i = end
-        else:
-            i += 1
-    engine = [f for f in frames if f[2]]
-    if not engine or len(engine) == len(frames):
-        return text
-    drop = {n for start, end, is_engine in frames if is_engine for n in range(start, end)}
-    kept = [ln for n, ln in enumerate(lines) if n not in drop]
-    note = f"  [{len(engine)} lockgate frame(s) hidden]"
-    if kept and kept[0].startswith("Traceback"):
-        kept.insert(1, note)
-    return "\n".join(kept)
 
 
 def log_lines(lines: Iterable[LogRecord]) -> Text:

@@ -777,7 +777,7 @@ class Flow:
 
                 store = bool(config.get_nested("store.enabled"))
         if store is not False:
-            from lockgate.store.recorder import run_with_store
+            from lockgate.store.seam import run_with_store  # the one seam (docs/architecture.md)
 
             state = run_with_store(self, store, given, kwargs)
         else:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 
 from lockgate.engine import state as states
 from lockgate.engine.result import Result
+from lockgate.engine.state_lookup import state_class
 from lockgate.store.results import INLINE_HANDLER_NAME, InlineResultHandler
 
 __all__ = ["INLINE_LOCATION", "read_inputs", "read_value", "rebuild"]
@@ -64,10 +65,10 @@ def _time(ts: float | None) -> datetime | None:
 def one(row: Row[Any]) -> states.State:
     """The state of one stored task run row (a task or one mapped child)."""
     name = row.state
-    cls = getattr(states, name, None)
+    cls = state_class(name)
     inputs = read_inputs(row.cached_inputs_location, row.cached_inputs_blob)
     message = row.message
-    if not (isinstance(cls, type) and issubclass(cls, states.State)):
+    if cls is None:
         return states.Pending(
             f"Stored state {name!r} is unknown; ready to run.", cached_inputs=inputs
         )

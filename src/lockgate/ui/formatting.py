@@ -1,7 +1,7 @@
 """How the pages show states, times, durations and stored values.
 
-Colours, times and durations are the CLI's (:mod:`lockgate.cli.render`), so a run
-reads the same in the terminal and in the browser.
+Colours, times and durations come from :mod:`lockgate.utilities.display`, which the
+CLI uses too, so a run reads the same in the terminal and in the browser.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from lockgate.cli import render
+from lockgate.utilities import display
 
 __all__ = [
     "counts_list",
@@ -38,7 +38,7 @@ _repr.maxlong = 200
 
 def state_color(name: str | None) -> str:
     """The ``#rrggbb`` colour of a state name (as in the CLI and the graph)."""
-    return render.state_color(name or "")
+    return display.state_color(name or "")
 
 
 def text_color(name: str | None) -> str:
@@ -50,17 +50,17 @@ def text_color(name: str | None) -> str:
 
 def timestamp(value: datetime | None) -> str:
     """A recorded time in the server's local time, to the second (``-`` for none)."""
-    return render.timestamp(value)
+    return display.timestamp(value)
 
 
 def duration(start: datetime | float | None, end: datetime | None) -> str:
     """The time between two recorded times, or a number of seconds (``-`` when unknown)."""
-    return render.duration(start, end)
+    return display.duration(start, end)
 
 
 def short_id(run_id: str) -> str:
     """The 8-character form of a run id the CLI prints and accepts."""
-    return render.short_id(run_id)
+    return display.short_id(run_id)
 
 
 def slug_path(slug: str) -> str:

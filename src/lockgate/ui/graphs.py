@@ -212,21 +212,11 @@ def draw_run(graph: Mapping[str, Any] | None, records: Sequence[TaskRunRecord]) 
 
 def _child_label(states: Sequence[str]) -> str:
     """``4 ✓ / 1 ✗``: a mapped task's children by outcome, as ``lockgate visualize`` says."""
-    from lockgate.engine import state as states_module
+    from lockgate.engine.state import Mapped
+    from lockgate.engine.state_lookup import plain_state
     from lockgate.utilities.graphviz import _child_counts
 
-    made: list[Any] = []
-    for name in states:
-        cls = getattr(states_module, name, None)
-        if not (isinstance(cls, type) and issubclass(cls, states_module.State)):
-            cls = states_module.State
-        if issubclass(cls, states_module.MetaState):
-            cls = states_module.State
-        try:
-            made.append(cls())
-        except TypeError:
-            made.append(states_module.State())
-    return _child_counts(states_module.Mapped(map_states=made))
+    return _child_counts(Mapped(map_states=[plain_state(name) for name in states]))
 
 
 def _most_urgent(states: Counter[str]) -> str | None:

@@ -555,7 +555,7 @@ def task_page(request: Request) -> Response:
     Its state timeline, stored inputs and result, the traceback of a failure, its log
     lines, and for a mapped task the list of its children.
     """
-    from lockgate.cli.render import trim_engine_frames
+    from lockgate.utilities.display import trim_engine_frames
     from lockgate.utilities.masking import MASK, is_secret_name
 
     store = require_store(request)
