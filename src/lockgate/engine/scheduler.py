@@ -37,7 +37,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
-from contextvars import Context, copy_context
+from contextvars import Context, ContextVar, copy_context
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.executors.base import (
@@ -73,7 +73,28 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("lockgate.engine.scheduler")
 
-__all__ = ["CallTask", "MapChildren", "call_task_code", "run_pipeline", "run_tasks"]
+__all__ = [
+    "CallTask",
+    "MapChildren",
+    "call_task_code",
+    "current_executor",
+    "run_pipeline",
+    "run_tasks",
+]
+
+_EXECUTOR: ContextVar[Executor | None] = ContextVar("lockgate_executor", default=None)
+
+
+def current_executor() -> Executor | None:
+    """The executor of the loop driving the calling pipeline, or None outside a loop.
+
+    A TaskRunner step a subclass overrode runs its own work there (see
+    :meth:`TaskRunner.run_mapped_task <lockgate.engine.task_runner.TaskRunner.run_mapped_task>`).
+
+    Returns:
+        The executor, or None.
+    """
+    return _EXECUTOR.get()
 
 
 class CallTask:
@@ -360,6 +381,7 @@ class _Loop:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
+        token = _EXECUTOR.set(self.executor)  # before any pipeline's context is copied
         try:
             self._run()
         except KeyboardInterrupt:
@@ -378,6 +400,7 @@ class _Loop:
                     pipeline.close()
                 else:
                     context.run(pipeline.close)
+            _EXECUTOR.reset(token)
 
     def _run(self) -> None:
         ready = self.ready

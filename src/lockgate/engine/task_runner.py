@@ -46,7 +46,13 @@ from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface
 from lockgate.engine.retries import delay_for
 from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, standard_handling
-from lockgate.engine.scheduler import CallTask, MapChildren, Pipeline, run_pipeline
+from lockgate.engine.scheduler import (
+    CallTask,
+    MapChildren,
+    Pipeline,
+    current_executor,
+    run_pipeline,
+)
 from lockgate.engine.state import (
     Cached,
     Cancelled,
@@ -206,7 +212,13 @@ class TaskRunner(Runner):
             if not ignore_trigger:
                 state = self.check_upstream_finished(state, upstream)
             if values.get("map_index") is None and any(e.mapped for e in upstream):
-                state = yield from self._map(state, upstream, ignore_trigger)
+                if type(self).run_mapped_task is TaskRunner.run_mapped_task:
+                    # The children become nodes of the loop running this pipeline.
+                    state = yield from self._map(state, upstream, ignore_trigger)
+                else:  # a subclass's step 5 runs the children itself, on this executor
+                    state = self.run_mapped_task(
+                        state, upstream, executor=current_executor(), ignore_trigger=ignore_trigger
+                    )
                 raise ENDRUN(state)
             if not ignore_trigger:
                 state = self.check_upstream_skipped(state, upstream)
@@ -433,6 +445,11 @@ class TaskRunner(Runner):
         ``executor``. Inputs are zipped to the shortest mapped input; an empty input
         (or no mapped input at all) gives zero children. Children that end Retrying
         are retried on the clock in force.
+
+        In a flow run, the base class's children become nodes of the flow's loop
+        (so they stream, child waiting for child). A subclass that overrides this
+        step is called instead, with the run's executor; its children then run in a
+        loop of their own, and downstream mapped tasks wait for all of them.
 
         Args:
             state: the parent's state (a Mapped one re-runs its children's states).
