@@ -477,6 +477,36 @@ class TestBinding:
             with pytest.raises(ValueError, match="UUID"):
                 Flow("f").id = bad  # type: ignore[assignment]
 
+    def test_an_id_drawn_late_is_stable_and_shared_by_pickles_and_plain_copies(self) -> None:
+        import copy
+        import pickle
+
+        t = Task()
+        t2 = Task().copy()
+        assert t.id == t.id and t2.id == t2.id and t.id != t2.id
+        fresh = Task()  # its id not read yet: a pickle or copy.copy is still the same task
+        assert pickle.loads(pickle.dumps(fresh)).id == fresh.id
+        fresher = Task()
+        assert copy.copy(fresher).id == fresher.id
+        # The functional API's copy is another task, whether the id was read or not.
+        assert fresh.copy().id != fresh.id and Task().copy().id != fresher.copy().id
+
+    def test_copy_honours_a_class_that_customizes_copying(self) -> None:
+        class Custom(Task):
+            def __copy__(self) -> Custom:
+                new = Custom(name=self.name)
+                new.custom = "copied"  # type: ignore[attr-defined]
+                return new
+
+        class Slotted(Task):
+            __slots__ = ("extra",)
+
+        clone = Custom(name="c").copy(name="d")
+        assert (clone.name, clone.custom) == ("d", "copied")  # type: ignore[attr-defined]
+        s = Slotted()
+        s.extra = 5
+        assert s.copy().extra == 5
+
     def test_calling_a_task_bound_to_values_warns_that_the_copy_is_unbound(self) -> None:
         adder = add.copy()
         with Flow("f"):

@@ -457,9 +457,13 @@ class Flow:
             ValueError: when the key is not a valid name or is already bound, or the
                 edge would close a cycle.
         """
-        for role, t in (("upstream_task", upstream_task), ("downstream_task", downstream_task)):
-            if not isinstance(t, Task):
-                raise TypeError(f"add_edge: {role} must be a Task, got {t!r} ({type(t).__name__}).")
+        if not (isinstance(upstream_task, Task) and isinstance(downstream_task, Task)):
+            role, t = (
+                ("upstream_task", upstream_task)
+                if not isinstance(upstream_task, Task)
+                else ("downstream_task", downstream_task)
+            )
+            raise TypeError(f"add_edge: {role} must be a Task, got {t!r} ({type(t).__name__}).")
         edge = Edge(upstream_task, downstream_task, key=key, mapped=mapped)  # checks the key
         if key is not None:
             self._check_new_key(downstream_task, key)
@@ -541,8 +545,6 @@ class Flow:
             mapped: map ``task`` over every keyword input not wrapped in ``unmapped``.
             validate: accepted for compatibility; every change is always checked.
         """
-        from lockgate.tasks.core.constants import Constant
-
         self.add_task(task)
         for up in upstream_tasks or ():
             # A mapped task maps over its upstream tasks' results too, unless unmapped.
@@ -554,9 +556,13 @@ class Flow:
             is_mapped = mapped and not isinstance(value, unmapped)
             if isinstance(value, unmapped):
                 value = value.task
-            if contains_task(value):
+            if isinstance(value, Task):  # the common case, checked first: it is the hot path
+                self.add_edge(value, task, key=key, mapped=is_mapped)
+            elif contains_task(value):
                 self.add_edge(as_task(value, flow=self), task, key=key, mapped=is_mapped)
             elif is_mapped:
+                from lockgate.tasks.core.constants import Constant
+
                 self.add_edge(Constant(value), task, key=key, mapped=True)
             else:
                 self._check_new_key(task, key)

@@ -9,6 +9,7 @@ its inputs (the functional API); outside, wire tasks with ``flow.add_edge`` and
 from __future__ import annotations
 
 import copy
+import copyreg
 import logging
 import uuid
 import warnings
@@ -249,7 +250,9 @@ class Task:
         from lockgate.engine import cache_validators
 
         self.name: str = type(self).__name__ if name is None else name
-        self._id = str(uuid.uuid4())  # identifies the task in serialized flows
+        # The id (a UUID string, for serialized flows) is drawn when first read: most
+        # tasks of a big flow are never serialized, and uuid4 is a system call.
+        self._id: str | None = None
         self.slug = slug
         owner = f"Task '{self.name}'"
         if isinstance(tags, str):
@@ -387,11 +390,25 @@ class Task:
     @property
     def id(self) -> str:
         """The task's unique id, a UUID string (new for every task and every copy)."""
-        return self._id
+        tid = self._id
+        if tid is None:
+            tid = self._id = str(uuid.uuid4())
+        return tid
 
     @id.setter
     def id(self, value: str) -> None:
         self._id = checked_uuid(value, f"Task '{self.name}'")
+
+    def __getstate__(self) -> Any:
+        # A pickled or copy.copy'd task is the same task: fix its id before it is shared.
+        if self.__dict__.get("_id", "") is None:
+            self._id = str(uuid.uuid4())
+        parent = getattr(super(), "__getstate__", None)  # object.__getstate__ is 3.11+
+        if parent is not None:
+            return parent()
+        names = copyreg._slotnames(type(self))  # type: ignore[attr-defined]
+        slots = {n: getattr(self, n) for n in names if hasattr(self, n)}
+        return (self.__dict__, slots) if slots else self.__dict__
 
     @property
     def logger(self) -> logging.Logger:
@@ -429,9 +446,12 @@ class Task:
                 UserWarning,
                 stacklevel=2,
             )
-        new = copy.copy(self)
-        new._id = str(uuid.uuid4())  # a copy is another task, in a serialized flow too
-        new.tags = set(self.tags) | set(_current_context().get("tags", ()))
+        new = _shallow_copy(self)
+        new._id = None  # a copy is another task, in a serialized flow too (drawn when read)
+        new.tags = set(self.tags)
+        block_tags = _current_context().get("tags")
+        if block_tags:
+            new.tags |= set(block_tags)
         new.state_handlers = list(self.state_handlers)
         for attr, value in task_args.items():
             if not hasattr(new, attr):
@@ -700,6 +720,35 @@ class Task:
 
 
 Task.run_signature = RunSignature((), frozenset(), False)
+
+_PLAIN_COPY: dict[type, bool] = {}
+"""Per task class: whether ``copy.copy`` would only copy ``__dict__`` (see _shallow_copy)."""
+
+
+def _shallow_copy(task: Task) -> Task:
+    """``copy.copy(task)``, without its reduce protocol where that only copies ``__dict__``.
+
+    The functional API copies every task it calls, so this is on the path of building a
+    flow; ``copy.copy`` is still used for classes that customize copying or pickling.
+    """
+    cls = type(task)
+    plain = _PLAIN_COPY.get(cls)
+    if plain is None:
+        plain = _PLAIN_COPY[cls] = (
+            cls.__reduce_ex__ is object.__reduce_ex__
+            and cls.__reduce__ is object.__reduce__
+            and cls.__getstate__ is Task.__getstate__
+            and not any(
+                hasattr(cls, name)
+                for name in ("__copy__", "__setstate__", "__getnewargs__", "__getnewargs_ex__")
+            )
+            and not any("__slots__" in vars(k) for k in cls.__mro__)
+        )
+    if not plain:
+        return copy.copy(task)
+    new: Task = cls.__new__(cls)
+    new.__dict__.update(task.__dict__)
+    return new
 
 
 def _active_flow(flow: Flow | None, task: Task, action: str = "got dependencies") -> Flow:
