@@ -196,3 +196,17 @@ def test_safe_loads_builds_plain_data_only() -> None:
         safe_loads(pickle.dumps(_RunsACommand()))
     with pytest.raises(NotShown, match=r"test_ui_units.record object"):
         safe_loads(pickle.dumps(record))
+
+
+def test_the_dashboard_never_initialises_an_empty_store_file(tmp_path: Any) -> None:
+    from lockgate.store import StoreError
+    from lockgate.ui.base import StoreHolder
+
+    empty = tmp_path / "store.db"
+    empty.write_bytes(b"")
+    holder = StoreHolder(f"sqlite:///{empty}")
+    with pytest.raises(StoreError):
+        holder.get()
+    assert empty.stat().st_size == 0  # a read refused it instead of writing tables in
+    assert StoreHolder(f"sqlite:///{tmp_path / 'none.db'}").get() is None
+    assert not (tmp_path / "none.db").exists()

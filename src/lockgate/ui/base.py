@@ -68,7 +68,7 @@ class StoreHolder:
             if self._store is None:
                 if self.missing():
                     return None
-                self._store = RunStore.open(self.url)
+                self._store = RunStore.open(self.url, create=False)  # a read never makes a store
             return self._store
 
     def close(self) -> None:
