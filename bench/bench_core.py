@@ -7,19 +7,31 @@ Workloads (every task is tiny: it returns ``x + 1`` or a sum):
 - W3  one task mapped over N items, then reduced (the reducer receives the list);
 - W4  a random DAG of N tasks (seeded), about three upstream edges per task.
 
-Each workload runs on three engines, on the same graph:
+Each workload runs on four engines, on the same graph:
 
-- ``lockgate``  a Flow built imperatively, run with ``flow.run()`` (LocalExecutor);
-- ``dask``      a raw dask graph (a dict) run by ``dask.get`` (the synchronous scheduler);
-- ``python``    the same functions called in topological order.
+- ``lockgate``      built with the functional API as users write flows (``@task`` functions
+                    called inside ``with Flow(...)``), run with ``flow.run()`` (LocalExecutor);
+- ``lockgate-imp``  the same graph built imperatively (Task subclasses, ``flow.add_edge``);
+- ``dask``          a raw dask graph (a dict) run by ``dask.get`` (the synchronous scheduler);
+- ``python``        the same functions called in topological order.
 
-Every measurement (workload, N, engine, repeat) runs in a fresh child process (this script with
-the hidden ``--child`` flag), so the peak RSS reported is that measurement's own. Graph-build time
-and run time are reported separately; ``µs/task`` and the lockgate/dask ratio use the run time.
-Every run is checked against the plain-Python answer, so a broken run cannot be timed silently.
+Two parts:
 
-    python bench/bench_core.py                              # N = 1,000 / 10,000 / 100,000
-    python bench/bench_core.py --sizes 1000 --repeat 1      # smoke run
+- **Ratios** (``--sizes``, default N = 1,000 and 10,000): one child process per (workload, N)
+  measures every engine in turn, interleaved, ``--repeat`` times (the engine order rotates),
+  so the machine's load falls on all of them alike. Times are CPU time (``time.process_time``),
+  best of the repeats, for build, run and build + run separately; the lockgate/dask ratios are
+  of build + run (dask's includes building its graph dict) and of the run alone.
+- **Scale** (``--scale-sizes``, default 1,000 to 1,000,000, W1 and W2): lockgate alone, built
+  with the functional API and run, in a fresh process per size, so the peak RSS is that size's
+  own; µs/task per N shows whether anything grows faster than N.
+
+Every row also shows the garbage collector's share of the time (``gc.callbacks``): the
+collector stays on, as it is in users' programs. Every run is checked against the
+plain-Python answer, so a broken run cannot be timed silently.
+
+    python bench/bench_core.py                                  # the whole benchmark
+    python bench/bench_core.py --sizes 1000 --repeat 1 --scale-sizes 1000,10000   # smoke run
     python bench/bench_core.py --workloads W1,W4 --engines lockgate,dask --json out.json
 
 dask and psutil are bench-only dependencies (``pip install -e '.[bench]'``).
@@ -28,6 +40,7 @@ dask and psutil are bench-only dependencies (``pip install -e '.[bench]'``).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -40,7 +53,7 @@ import time
 from typing import Any
 
 WORKLOADS = ("W1", "W2", "W3", "W4")
-ENGINES = ("lockgate", "dask", "python")
+ENGINES = ("lockgate", "lockgate-imp", "dask", "python")
 DESCRIPTIONS = {
     "W1": "linear chain",
     "W2": "fan-out/fan-in",
@@ -52,17 +65,20 @@ W4_ROOTS = 3  # the first few tasks of W4 have no upstream
 W4_FAN_IN = 3
 RESULT_MARK = "@@BENCH-RESULT "
 
-# Targets from the issue.
-RATIO_TARGET = 1.0
+# Targets from issue 14 (functional build + run, as users pay for it).
+TOTAL_RATIO_TARGET = 0.5  # lockgate build + run / dask dict build + dask.get
+RUN_RATIO_TARGET = 0.25  # lockgate run / dask.get
 RATIO_WORKLOADS = ("W1", "W2", "W4")
 RATIO_N = 10_000
-BIG_N = 100_000
-W1_BIG_SECONDS = 3.0
-RSS_LIMIT_MIB = 1024.0
+SCALE_WORKLOADS = ("W1", "W2")
+BIG_N = 1_000_000
+BIG_SECONDS = 15.0  # build + run at BIG_N, each of SCALE_WORKLOADS
+RSS_LIMIT_MIB = 2048.0
 IMPORT_LIMIT_MS = 150.0
-# "Building must be O(N)": build µs/task at the largest N at most this multiple of the smallest N's
-# (some growth is allowed for the garbage collector and cache misses; O(N^2) grows ~N-fold).
-BUILD_GROWTH_LIMIT = 4.0
+# "Nothing super-linear": build + run µs/task at the largest N at most this multiple of the
+# smallest N's (cache misses and the collector add some; O(N log N) over 1k -> 1M is ~2x,
+# O(N^2) ~1000x).
+GROWTH_LIMIT = 3.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,7 +393,62 @@ def lockgate_check(
 
 
 # ---------------------------------------------------------------------------------------------
-# The child: one measurement in a fresh process, printed as one JSON line.
+# Engine: lockgate, functional API (as users write flows): @task functions called in a Flow.
+# ---------------------------------------------------------------------------------------------
+
+
+def sum_kw(**values: int) -> int:
+    """W4's task in the functional API: its upstream results arrive as named inputs."""
+    return sum(values.values()) + 1
+
+
+def functional_tasks() -> dict[str, Any]:
+    """The ``@task`` functions (made once per child, outside the timed build)."""
+    from lockgate import task
+
+    return {f.__name__: task(f) for f in (zero, inc, make_range, sum_list, sum_kw)}
+
+
+def functional_build(
+    workload: str, n: int, deps: list[list[int]] | None, fns: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Build ``workload`` as a user would: call the tasks inside ``with Flow(...)``.
+
+    W2's reducer is called with the list of middle tasks, which adds one collection task
+    (what a user's ``sum_list(middle)`` costs); the ratio's denominator stays the dask key count.
+    """
+    from lockgate import Flow
+
+    zero_t, inc_t, range_t = fns["zero"], fns["inc"], fns["make_range"]
+    sum_list_t, sum_kw_t = fns["sum_list"], fns["sum_kw"]
+    handles: dict[str, Any] = {}
+    with Flow(f"bench-{workload}-{n}") as flow:
+        if workload == "W1":
+            prev = handles["root"] = zero_t()
+            for _ in range(1, n):
+                prev = inc_t(prev)
+            handles["final"] = prev
+        elif workload == "W2":
+            root = zero_t()
+            middle = [inc_t(root) for _ in range(n)]
+            handles.update(root=root, middle=middle, final=sum_list_t(middle))
+        elif workload == "W3":
+            root = range_t(n)
+            mapped = inc_t.map(root)
+            handles.update(root=root, mapped=mapped, final=sum_list_t(mapped))
+        elif workload == "W4":
+            assert deps is not None
+            tasks: list[Any] = []
+            for up in deps:
+                tasks.append(sum_kw_t(**{f"v{k}": tasks[j] for k, j in enumerate(up)}))
+            handles["tasks"] = tasks
+        else:
+            raise ValueError(workload)
+    return flow, handles
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring: CPU time, and the collector's share of it.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -387,82 +458,179 @@ def peak_rss_mib() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def measure(workload: str, n: int, engine: str) -> dict[str, Any]:
+class GcClock:
+    """CPU time spent in the garbage collector, from ``gc.callbacks`` (the collector stays on)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.collections = 0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.total += time.process_time() - self._start
+            self.collections += 1
+
+
+GC_CLOCK = GcClock()
+
+
+class Engine:
+    """One engine's build, run and check for a workload, with what each needs made up front."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        if name == "lockgate":
+            self.parts: Any = functional_tasks()
+        elif name == "lockgate-imp":
+            self.parts = lockgate_classes()
+        elif name == "dask":
+            import dask
+
+            self.parts = dask.get
+        elif name == "python":
+            self.parts = None
+        else:
+            raise ValueError(name)
+
+    def build(self, workload: str, n: int, deps: list[list[int]] | None) -> Any:
+        if self.name == "lockgate":
+            return functional_build(workload, n, deps, self.parts)
+        if self.name == "lockgate-imp":
+            return lockgate_build(workload, n, deps, self.parts)
+        if self.name == "dask":
+            return dask_build(workload, n, deps)
+        return python_build(workload, n, deps)
+
+    def run(self, workload: str, built: Any) -> Any:
+        if self.name in ("lockgate", "lockgate-imp"):
+            return built[0].run()
+        if self.name == "dask":
+            return self.parts(*built)
+        return python_run(workload, built)
+
+    def check(
+        self, workload: str, n: int, built: Any, result: Any, ref: dict[str, Any]
+    ) -> str | None:
+        if self.name in ("lockgate", "lockgate-imp"):
+            return lockgate_check(workload, n, result, built[1], ref)
+        if self.name == "dask":
+            return dask_check(workload, n, result, ref)
+        return python_check(workload, n, result, ref)
+
+
+def measure_once(
+    engine: Engine, workload: str, n: int, deps: list[list[int]] | None, ref: dict[str, Any]
+) -> dict[str, Any]:
+    """Build and run once; CPU seconds of each and the collector's CPU seconds in each."""
+    gc.collect()  # the previous measurement's garbage is not charged to this one
+    g0, t0 = GC_CLOCK.total, time.process_time()
+    built = engine.build(workload, n, deps)
+    g1, t1 = GC_CLOCK.total, time.process_time()
+    result = engine.run(workload, built)
+    g2, t2 = GC_CLOCK.total, time.process_time()
+    error = engine.check(workload, n, built, result, ref)
+    del built, result
+    return {
+        "build_s": t1 - t0,
+        "run_s": t2 - t1,
+        "gc_build_s": g1 - g0,
+        "gc_run_s": g2 - g1,
+        "error": error,
+    }
+
+
+def best_of(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best build, run and build + run over the samples (each taken separately)."""
+    totals = [s["build_s"] + s["run_s"] for s in samples]
+    best_total = samples[totals.index(min(totals))]
+    return {
+        "build_s": min(s["build_s"] for s in samples),
+        "run_s": min(s["run_s"] for s in samples),
+        "total_s": min(totals),
+        "gc_s": best_total["gc_build_s"] + best_total["gc_run_s"],
+        "total_s_all": totals,
+        "repeats": len(samples),
+    }
+
+
+def ratio_child(workload: str, n: int, engines: list[str], repeat: int) -> dict[str, Any]:
+    """Every engine on one (workload, N), interleaved in this process, ``repeat`` times."""
+    gc.callbacks.append(GC_CLOCK)
     deps = w4_upstreams(n) if workload == "W4" else None
-    out: dict[str, Any] = {"workload": workload, "n": n, "engine": engine}
-    out["tasks"] = task_count(workload, n)
-
-    if engine == "lockgate":
-        classes = lockgate_classes()  # imports lockgate; its import cost is measured separately
-        out["rss_base_mib"] = peak_rss_mib()
-        t0 = time.perf_counter()
-        flow, handles = lockgate_build(workload, n, deps, classes)
-        t1 = time.perf_counter()
-        result: Any = flow.run()
-        t2 = time.perf_counter()
-        out["peak_rss_mib"] = peak_rss_mib()
-        ref = reference(workload, n, deps)
-        out["error"] = lockgate_check(workload, n, result, handles, ref)
-    elif engine == "dask":
-        import dask
-
-        out["rss_base_mib"] = peak_rss_mib()
-        t0 = time.perf_counter()
-        dsk, keys = dask_build(workload, n, deps)
-        t1 = time.perf_counter()
-        result = dask.get(dsk, keys)
-        t2 = time.perf_counter()
-        out["peak_rss_mib"] = peak_rss_mib()
-        out["error"] = dask_check(workload, n, result, reference(workload, n, deps))
-    elif engine == "python":
-        out["rss_base_mib"] = peak_rss_mib()
-        t0 = time.perf_counter()
-        plan = python_build(workload, n, deps)
-        t1 = time.perf_counter()
-        result = python_run(workload, plan)
-        t2 = time.perf_counter()
-        out["peak_rss_mib"] = peak_rss_mib()
-        out["error"] = python_check(workload, n, result, reference(workload, n, deps))
-    else:
-        raise ValueError(engine)
-    out["build_s"] = t1 - t0
-    out["run_s"] = t2 - t1
-    return out
+    ref = reference(workload, n, deps)
+    made = [Engine(e) for e in engines]
+    samples: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+    for r in range(repeat):
+        for i in range(len(made)):  # rotate the order so no engine always goes first
+            engine = made[(i + r) % len(made)]
+            s = measure_once(engine, workload, n, deps, ref)
+            if s["error"]:
+                return {"workload": workload, "n": n, "error": f"{engine.name}: {s['error']}"}
+            samples[engine.name].append(s)
+    rows = {e: best_of(samples[e]) for e in engines}
+    return {
+        "workload": workload,
+        "n": n,
+        "tasks": task_count(workload, n),
+        "engines": rows,
+        "peak_rss_mib": peak_rss_mib(),
+    }
 
 
-def child_main(workload: str, n: int, engine: str) -> None:
+def scale_child(workload: str, n: int) -> dict[str, Any]:
+    """Lockgate alone, functional build + run once, in this fresh process (its own peak RSS)."""
+    gc.callbacks.append(GC_CLOCK)
+    deps = w4_upstreams(n) if workload == "W4" else None
+    engine = Engine("lockgate")
+    rss_base = peak_rss_mib()
+    s = measure_once(engine, workload, n, deps, reference(workload, n, deps))
+    return {
+        "workload": workload,
+        "n": n,
+        "tasks": task_count(workload, n),
+        "build_s": s["build_s"],
+        "run_s": s["run_s"],
+        "total_s": s["build_s"] + s["run_s"],
+        "gc_s": s["gc_build_s"] + s["gc_run_s"],
+        "gc_collections": GC_CLOCK.collections,
+        "rss_base_mib": rss_base,
+        "peak_rss_mib": peak_rss_mib(),
+        "error": s["error"],
+    }
+
+
+def child_main(kind: str, args: list[str]) -> None:
     try:
-        out = measure(workload, n, engine)
+        if kind == "ratio":
+            workload, n, engines, repeat = args
+            out = ratio_child(workload, int(n), engines.split(","), int(repeat))
+        else:
+            workload, n = args
+            out = scale_child(workload, int(n))
     except Exception as exc:  # report, never crash silently: the parent marks the row ERROR
         import traceback
 
         traceback.print_exc()
-        out = {
-            "workload": workload,
-            "n": n,
-            "engine": engine,
-            "error": f"{type(exc).__name__}: {exc}",
-        }
+        out = {"workload": args[0], "n": int(args[1]), "error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(RESULT_MARK + json.dumps(out) + "\n")
     sys.stdout.flush()
 
 
 # ---------------------------------------------------------------------------------------------
-# The parent: spawn children, keep the best of --repeat, print the table and the verdicts.
+# The parent: spawn children, print the tables and the verdicts.
 # ---------------------------------------------------------------------------------------------
 
 
-def run_child(workload: str, n: int, engine: str, timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", workload, str(n), engine]
+def run_child(child_args: list[str], timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", *child_args]
+    head = {"workload": child_args[1], "n": int(child_args[2])}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {
-            "workload": workload,
-            "n": n,
-            "engine": engine,
-            "error": f"timed out after {timeout:g} s",
-        }
+        return {**head, "error": f"timed out after {timeout:g} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):
             out: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
@@ -470,27 +638,7 @@ def run_child(workload: str, n: int, engine: str, timeout: float) -> dict[str, A
                 out["stderr_tail"] = proc.stderr.strip().splitlines()[-5:]
             return out
     tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-    return {
-        "workload": workload,
-        "n": n,
-        "engine": engine,
-        "error": f"child exited {proc.returncode}: {tail}",
-    }
-
-
-def best_of(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best (fastest) run time and build time; the highest peak RSS seen (the conservative one)."""
-    errors = [s for s in samples if s.get("error")]
-    if errors:
-        out = dict(errors[0])
-        out["repeats"] = len(samples)
-        return out
-    best = dict(min(samples, key=lambda s: s["run_s"]))
-    best["build_s"] = min(s["build_s"] for s in samples)
-    best["peak_rss_mib"] = max(s["peak_rss_mib"] for s in samples)
-    best["repeats"] = len(samples)
-    best["run_s_all"] = [s["run_s"] for s in samples]
-    return best
+    return {**head, "error": f"child exited {proc.returncode}: {tail}"}
 
 
 def time_interpreter(code: str, runs: int) -> float:
@@ -505,140 +653,147 @@ def time_interpreter(code: str, runs: int) -> float:
     return statistics.median(times)
 
 
-def fmt_row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(
-        c.ljust(w) if i < 3 else c.rjust(w)
-        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+def print_table(header: list[str], lines: list[list[str]], groups: list[Any]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    print(fmt(header))
+    print("  ".join("-" * w for w in widths))
+    prev = None
+    for cells, group in zip(lines, groups, strict=True):
+        if prev is not None and group != prev:
+            print()
+        prev = group
+        print(fmt(cells))
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    header = [
-        "workload",
-        "N",
-        "engine",
-        "build s",
-        "run s",
-        "µs/task",
-        "peak RSS MiB",
-        "lockgate/dask",
-        "build µs/task",
-    ]
-    lines = []
-    by_key = {(r["workload"], r["n"], r["engine"]): r for r in rows}
-    for r in rows:
+def print_ratio_table(results: list[dict[str, Any]]) -> None:
+    header = ["workload", "N", "engine", "build s", "run s", "build+run s", "µs/task"]
+    header += ["GC %", "/dask build+run", "/dask run"]
+    lines: list[list[str]] = []
+    groups: list[Any] = []
+    for res in results:
+        if res.get("error"):
+            continue
+        engines, tasks = res["engines"], res["tasks"]
+        dk = engines.get("dask")
+        for name, r in engines.items():
+            total_ratio = run_ratio = ""
+            if dk is not None and name.startswith("lockgate"):
+                total_ratio = f"{r['total_s'] / dk['total_s']:.2f}"
+                run_ratio = f"{r['run_s'] / dk['run_s']:.2f}"
+            lines.append(
+                [
+                    res["workload"],
+                    f"{res['n']:,}",
+                    name,
+                    f"{r['build_s']:.3f}",
+                    f"{r['run_s']:.3f}",
+                    f"{r['total_s']:.3f}",
+                    f"{r['total_s'] / tasks * 1e6:.2f}",
+                    f"{100 * r['gc_s'] / r['total_s']:.0f}" if r["total_s"] else "",
+                    total_ratio,
+                    run_ratio,
+                ]
+            )
+            groups.append((res["workload"], res["n"]))
+    print_table(header, lines, groups)
+
+
+def print_scale_table(results: list[dict[str, Any]]) -> None:
+    header = ["workload", "N", "engine", "build s", "run s", "build+run s"]
+    header += ["build µs/task", "run µs/task", "µs/task", "GC %", "peak RSS MiB"]
+    lines: list[list[str]] = []
+    groups: list[Any] = []
+    for r in results:
         if r.get("error"):
-            cells = [r["workload"], f"{r['n']:,}", r["engine"], "ERROR", "", "", "", "", ""]
-        else:
-            us = r["run_s"] / r["tasks"] * 1e6
-            ratio = ""
-            if r["engine"] == "lockgate":
-                d = by_key.get((r["workload"], r["n"], "dask"))
-                if d and not d.get("error"):
-                    ratio = f"{r['run_s'] / d['run_s']:.2f}"
-            build_us = f"{r['build_s'] / r['tasks'] * 1e6:.2f}" if r["engine"] == "lockgate" else ""
-            cells = [
+            continue
+        tasks = r["tasks"]
+        lines.append(
+            [
                 r["workload"],
                 f"{r['n']:,}",
-                r["engine"],
-                f"{r['build_s']:.3f}",
-                f"{r['run_s']:.3f}",
-                f"{us:.2f}",
-                f"{r['peak_rss_mib']:.1f}",
-                ratio,
-                build_us,
+                "lockgate",
+                f"{r['build_s']:.2f}",
+                f"{r['run_s']:.2f}",
+                f"{r['total_s']:.2f}",
+                f"{r['build_s'] / tasks * 1e6:.2f}",
+                f"{r['run_s'] / tasks * 1e6:.2f}",
+                f"{r['total_s'] / tasks * 1e6:.2f}",
+                f"{100 * r['gc_s'] / r['total_s']:.0f}",
+                f"{r['peak_rss_mib']:.0f}",
             ]
-        lines.append(cells)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
-    print(fmt_row(header, widths))
-    print("  ".join("-" * w for w in widths))
-    prev_group = None
-    for cells, r in zip(lines, rows, strict=True):
-        group = (r["workload"], r["n"])
-        if prev_group is not None and group != prev_group:
-            print()
-        prev_group = group
-        print(fmt_row(cells, widths))
-    for r in rows:
-        if r.get("error"):
-            print(f"ERROR {r['workload']} N={r['n']:,} {r['engine']}: {r['error']}")
-            for line in r.get("stderr_tail", []):
-                print(f"    {line}")
+        )
+        groups.append(r["workload"])
+    print_table(header, lines, groups)
 
 
 def verdicts(
-    rows: list[dict[str, Any]], imports: dict[str, float] | None
+    ratios: list[dict[str, Any]], scale: list[dict[str, Any]], imports: dict[str, float] | None
 ) -> list[tuple[str, str, str]]:
     """(status, target, detail) per target; SKIP when this invocation did not measure it."""
-    by_key = {(r["workload"], r["n"], r["engine"]): r for r in rows}
     out: list[tuple[str, str, str]] = []
-
-    def ok(r: dict[str, Any] | None) -> bool:
-        return r is not None and not r.get("error")
-
+    by_wn = {(r["workload"], r["n"]): r for r in ratios}
     for w in RATIO_WORKLOADS:
-        name = f"{w} N={RATIO_N:,}: lockgate/dask run time <= {RATIO_TARGET:.1f}"
-        lg, dk = by_key.get((w, RATIO_N, "lockgate")), by_key.get((w, RATIO_N, "dask"))
-        if lg is None or dk is None:
-            out.append(("SKIP", name, "not measured"))
-        elif not ok(lg) or not ok(dk):
-            out.append(("FAIL", name, "error: " + str((lg if not ok(lg) else dk)["error"])))
-        else:
-            assert lg is not None and dk is not None
-            ratio = lg["run_s"] / dk["run_s"]
-            out.append(("PASS" if ratio <= RATIO_TARGET else "FAIL", name, f"ratio {ratio:.2f}"))
+        res = by_wn.get((w, RATIO_N))
+        engines = (res or {}).get("engines", {})
+        for key, label, target in (
+            ("total_s", "build + run", TOTAL_RATIO_TARGET),
+            ("run_s", "run", RUN_RATIO_TARGET),
+        ):
+            name = f"{w} N={RATIO_N:,}: lockgate (functional) / dask {label} <= {target:g}"
+            if res is None:
+                out.append(("SKIP", name, "not measured"))
+            elif res.get("error"):
+                out.append(("FAIL", name, f"error: {res['error']}"))
+            elif "lockgate" not in engines or "dask" not in engines:
+                out.append(("SKIP", name, "needs the lockgate and dask engines"))
+            else:
+                ratio = engines["lockgate"][key] / engines["dask"][key]
+                status = "PASS" if ratio <= target else "FAIL"
+                out.append((status, name, f"ratio {ratio:.2f}"))
 
-    big = [r for r in rows if r["n"] == BIG_N and r["engine"] == "lockgate"]
-    name = f"N={BIG_N:,}: lockgate runs every workload"
-    if not big:
-        out.append(("SKIP", name, "not measured"))
-    else:
-        failed = [r["workload"] for r in big if not ok(r)]
-        detail = f"ran {', '.join(sorted(r['workload'] for r in big if ok(r))) or 'none'}"
-        if failed:
-            detail += f"; failed {', '.join(failed)}"
-        out.append(("FAIL" if failed else "PASS", name, detail))
+    by_scale = {(r["workload"], r["n"]): r for r in scale}
+    for w in SCALE_WORKLOADS:
+        r = by_scale.get((w, BIG_N))
+        for label in ("time", "rss"):
+            name = (
+                f"{w} N={BIG_N:,}: functional build + run < {BIG_SECONDS:g} s"
+                if label == "time"
+                else f"{w} N={BIG_N:,}: peak RSS < {RSS_LIMIT_MIB / 1024:g} GiB"
+            )
+            if r is None:
+                out.append(("SKIP", name, "not measured"))
+            elif r.get("error"):
+                out.append(("FAIL", name, f"error: {r['error']}"))
+            elif label == "time":
+                status = "PASS" if r["total_s"] < BIG_SECONDS else "FAIL"
+                detail = (
+                    f"{r['total_s']:.1f} s CPU (build {r['build_s']:.1f} + run {r['run_s']:.1f})"
+                )
+                out.append((status, name, detail))
+            else:
+                status = "PASS" if r["peak_rss_mib"] < RSS_LIMIT_MIB else "FAIL"
+                out.append((status, name, f"{r['peak_rss_mib']:.0f} MiB"))
 
-    lg = by_key.get(("W1", BIG_N, "lockgate"))
-    name = f"W1 N={BIG_N:,}: lockgate build + run < {W1_BIG_SECONDS:g} s"
-    if lg is None:
-        out.append(("SKIP", name, "not measured"))
-    elif not ok(lg):
-        out.append(("FAIL", name, "error"))
-    else:
-        total = lg["build_s"] + lg["run_s"]
-        status = "PASS" if total < W1_BIG_SECONDS else "FAIL"
-        out.append(
-            (status, name, f"{total:.2f} s (build {lg['build_s']:.2f} + run {lg['run_s']:.2f})")
-        )
-
-    name = f"N={BIG_N:,}: lockgate peak RSS < {RSS_LIMIT_MIB:.0f} MiB"
-    measured = [r for r in big if ok(r)]
-    if not measured:
-        out.append(("SKIP", name, "not measured"))
-    else:
-        worst = max(measured, key=lambda r: r["peak_rss_mib"])
-        status = "PASS" if worst["peak_rss_mib"] < RSS_LIMIT_MIB else "FAIL"
-        out.append((status, name, f"max {worst['peak_rss_mib']:.0f} MiB ({worst['workload']})"))
-
-    for w in sorted({r["workload"] for r in rows}):
-        name = f"{w}: lockgate build is O(N) (build µs/task grows <= {BUILD_GROWTH_LIMIT:g}x)"
-        lgs = sorted(
-            (r for r in rows if r["workload"] == w and r["engine"] == "lockgate"),
-            key=lambda r: r["n"],
-        )
-        if w == "W3":
-            out.append(("SKIP", name, "W3 builds 3 tasks whatever N; mapping happens at run time"))
-        elif len(lgs) < 2:
+    for w in sorted({r["workload"] for r in scale}):
+        name = f"{w}: nothing super-linear (µs/task at the largest N <= {GROWTH_LIMIT:g}x the smallest's)"
+        rows = sorted((r for r in scale if r["workload"] == w), key=lambda r: r["n"])
+        if len(rows) < 2:
             out.append(("SKIP", name, "needs two sizes"))
-        elif not all(ok(r) for r in lgs):
+        elif any(r.get("error") for r in rows):
             out.append(("FAIL", name, "error"))
         else:
-            small, large = lgs[0], lgs[-1]
-            per = [r["build_s"] / r["tasks"] * 1e6 for r in (small, large)]
+            small, large = rows[0], rows[-1]
+            per = [r["total_s"] / r["tasks"] * 1e6 for r in (small, large)]
             growth = per[1] / per[0] if per[0] > 0 else 0.0
-            status = "PASS" if growth <= BUILD_GROWTH_LIMIT else "FAIL"
-            detail = f"{per[0]:.2f} µs/task at N={small['n']:,} -> {per[1]:.2f} at N={large['n']:,} ({growth:.1f}x)"
+            status = "PASS" if growth <= GROWTH_LIMIT else "FAIL"
+            detail = f"{per[0]:.1f} µs/task at N={small['n']:,} -> {per[1]:.1f} at N={large['n']:,} ({growth:.1f}x)"
             out.append((status, name, detail))
 
     name = f'`python -c "import lockgate"` < {IMPORT_LIMIT_MS:g} ms'
@@ -648,13 +803,10 @@ def verdicts(
         out.append(("FAIL", name, "import failed"))
     else:
         status = "PASS" if imports["import_ms"] < IMPORT_LIMIT_MS else "FAIL"
-        out.append(
-            (
-                status,
-                name,
-                f"{imports['import_ms']:.0f} ms wall ({imports['net_ms']:.0f} ms over bare startup)",
-            )
+        detail = (
+            f"{imports['import_ms']:.0f} ms wall ({imports['net_ms']:.0f} ms over bare startup)"
         )
+        out.append((status, name, detail))
     return out
 
 
@@ -664,31 +816,36 @@ def parse_list(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N values")
+    parser.add_argument("--sizes", default="1000,10000", help="ratios: comma-separated N values")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="subset of W1,W2,W3,W4")
     parser.add_argument(
-        "--engines", default=",".join(ENGINES), help="subset of lockgate,dask,python"
+        "--engines", default=",".join(ENGINES), help="subset of " + ",".join(ENGINES)
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per measurement; the best is reported"
+        "--repeat", type=int, default=5, help="interleaved runs per engine; the best is reported"
     )
     parser.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds allowed per child run"
+        "--scale-sizes",
+        default="1000,10000,100000,1000000",
+        help="scale: N values for lockgate alone on W1, W2, one process each ('' to skip)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1200.0, help="seconds allowed per child process"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
         "--no-import-time", action="store_true", help="skip the import-time measurement"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target FAILs")
-    parser.add_argument("--child", nargs=3, metavar=("W", "N", "ENGINE"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        workload, n, engine = args.child
-        child_main(workload, int(n), engine)
+        child_main(args.child[0], args.child[1:])
         return 0
 
     sizes = [int(s.replace("_", "")) for s in parse_list(args.sizes)]
+    scale_sizes = [int(s.replace("_", "")) for s in parse_list(args.scale_sizes)]
     workloads = [w.upper() for w in parse_list(args.workloads)]
     engines = [e.lower() for e in parse_list(args.engines)]
     for w in workloads:
@@ -703,11 +860,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lockgate core benchmark -- Python {platform.python_version()} on {platform.platform()}")
     print(f"workloads: {', '.join(f'{w} {DESCRIPTIONS[w]}' for w in workloads)}")
     print(
-        f"one fresh process per measurement; best of {args.repeat}; µs/task and the ratio use run time\n"
+        "CPU time (time.process_time); ratios: engines interleaved in one process per "
+        f"(workload, N), best of {args.repeat}; GC % = the collector's share (gc.callbacks)\n"
     )
 
     imports: dict[str, float] | None = None
-    if not args.no_import_time and "lockgate" in engines:
+    if not args.no_import_time and any(e.startswith("lockgate") for e in engines):
         try:
             base = time_interpreter("pass", 5)
             imp = time_interpreter("import lockgate", 5)
@@ -722,26 +880,37 @@ def main(argv: list[str] | None = None) -> int:
                 f'import: `python -c "import lockgate"` FAILED: {exc.stderr.strip().splitlines()[-1:]}\n'
             )
 
-    rows: list[dict[str, Any]] = []
     started = time.perf_counter()
+    ratios: list[dict[str, Any]] = []
     for w in workloads:
         for n in sizes:
-            for e in engines:
-                samples = []
-                for _ in range(args.repeat):
-                    s = run_child(w, n, e, args.timeout)
-                    samples.append(s)
-                    if s.get("error"):
-                        break
-                rows.append(best_of(samples))
-                r = rows[-1]
-                status = "ERROR" if r.get("error") else f"run {r['run_s']:.3f} s"
-                print(f"  measured {w} N={n:,} {e}: {status}", file=sys.stderr, flush=True)
+            child = ["ratio", w, str(n), ",".join(engines), str(args.repeat)]
+            ratios.append(run_child(child, args.timeout))
+            status = "ERROR" if ratios[-1].get("error") else "done"
+            print(f"  measured {w} N={n:,}: {status}", file=sys.stderr, flush=True)
+    scale: list[dict[str, Any]] = []
+    if "lockgate" in engines:
+        for w in (w for w in SCALE_WORKLOADS if w in workloads):
+            for n in scale_sizes:
+                scale.append(run_child(["scale", w, str(n)], args.timeout))
+                r = scale[-1]
+                status = "ERROR" if r.get("error") else f"{r['total_s']:.2f} s"
+                print(f"  scaled {w} N={n:,}: {status}", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
 
-    print_table(rows)
+    if ratios:
+        print("Ratios: every engine in one process per (workload, N), interleaved\n")
+        print_ratio_table(ratios)
+    if scale:
+        print("\nScale: lockgate (functional API) alone, one process per size\n")
+        print_scale_table(scale)
+    for r in ratios + scale:
+        if r.get("error"):
+            print(f"ERROR {r['workload']} N={r['n']:,}: {r['error']}")
+            for line in r.get("stderr_tail", []):
+                print(f"    {line}")
     print(f"\n(total benchmark wall time {elapsed:.1f} s)\n")
-    results = verdicts(rows, imports)
+    results = verdicts(ratios, scale, imports)
     for status, name, detail in results:
         print(f"{status}  {name}: {detail}")
 
@@ -751,13 +920,14 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "repeat": args.repeat,
             "import": imports,
-            "results": rows,
+            "ratios": ratios,
+            "scale": scale,
             "targets": [{"status": s, "target": t, "detail": d} for s, t, d in results],
         }
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2)
         print(f"\nwrote {args.json}")
-    if any(r.get("error") for r in rows):
+    if any(r.get("error") for r in ratios + scale):
         return 1  # a broken run is never a benchmark result
     return 1 if args.strict and any(s == "FAIL" for s, _, _ in results) else 0
 
