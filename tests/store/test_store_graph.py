@@ -96,7 +96,7 @@ def test_every_run_stores_the_graph_in_the_layout_of_serialize(store: RunStore) 
 def test_the_graph_is_built_once_per_graph_not_once_per_run(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lockgate.store import recorder as recorder_module
+    from lockgate.store import run_writer
 
     calls: list[str] = []
     real = store_graph.graph_document
@@ -105,7 +105,7 @@ def test_the_graph_is_built_once_per_graph_not_once_per_run(
         calls.append(flow.name)
         return real(flow, slugs)
 
-    monkeypatch.setattr(recorder_module, "graph_document", counting)
+    monkeypatch.setattr(run_writer, "graph_document", counting)
     flow = _flow()
     first, second = store.recorder(), store.recorder()
     flow.run(store=first)

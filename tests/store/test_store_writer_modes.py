@@ -13,7 +13,7 @@ from lockgate import Flow, task
 from lockgate.engine.state import Success
 from lockgate.store import RunStore, StoreError, StoreRecorder
 from lockgate.store._writer import run_lock_path
-from lockgate.store.recorder import WRITER_ENV
+from lockgate.store.sinks import WRITER_ENV
 
 
 @pytest.fixture

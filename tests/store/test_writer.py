@@ -15,7 +15,7 @@ import pytest
 
 from lockgate import Flow, task
 from lockgate.engine.state import Running, Success
-from lockgate.store import RunStore, history, recorder
+from lockgate.store import RunStore, history, kinds, sinks
 from lockgate.store._writer import (
     LOG,
     STRIDE,
@@ -620,13 +620,13 @@ def test_another_runs_lock_does_not_block_a_waiter(tmp_path: Path) -> None:
 def success_change(slug: str, ts: float) -> list[Any]:
     return change(
         slug,
-        recorder._kind_id(Running),
+        kinds.kind_id_of(Running),
         ts,
         name=slug,
         message="running",
     ) + change(
         slug,
-        recorder._kind_id(Success),
+        kinds.kind_id_of(Success),
         ts + 1,
         name=slug,
         old="Running",
@@ -635,11 +635,11 @@ def success_change(slug: str, ts: float) -> list[Any]:
 
 
 @pytest.fixture
-def writer_process(sqlite_store: RunStore, run_id: str) -> Iterator[recorder._WriterProcess]:
+def writer_process(sqlite_store: RunStore, run_id: str) -> Iterator[sinks.WriterProcess]:
     """A started writer process for ``run_id`` in ``sqlite_store`` (stopped afterwards)."""
     database = sqlite_store.sqlite_file
     assert database is not None
-    process = recorder._WriterProcess(database, run_id)
+    process = sinks.WriterProcess(database, run_id)
     try:
         yield process
     finally:
@@ -647,10 +647,10 @@ def writer_process(sqlite_store: RunStore, run_id: str) -> Iterator[recorder._Wr
 
 
 def test_a_writer_whose_run_died_still_commits_what_it_was_sent(
-    sqlite_store: RunStore, run_id: str, writer_process: recorder._WriterProcess
+    sqlite_store: RunStore, run_id: str, writer_process: sinks.WriterProcess
 ) -> None:
     process = writer_process
-    sink = recorder._ProcessSink(process, seqs={})
+    sink = sinks.ProcessSink(process, seqs={})
     sink.write(success_change("late", time.time()), reply=None)
     process.inbox.close()  # the run dies: its end of the wire goes away
 
@@ -664,10 +664,10 @@ def test_a_writer_whose_run_died_still_commits_what_it_was_sent(
 
 
 def test_a_sync_write_returns_once_the_rows_are_readable(
-    run_id: str, writer_process: recorder._WriterProcess
+    run_id: str, writer_process: sinks.WriterProcess
 ) -> None:
     process, database = writer_process, writer_process.database
-    sink = recorder._ProcessSink(process, seqs={"one": 0})
+    sink = sinks.ProcessSink(process, seqs={"one": 0})
     sink.write(success_change("synced", 1000.0) + log("synced", -1, "hi", 1000.5), reply="sync")
 
     row = stored_task_row(database, run_id, "synced")
@@ -692,10 +692,10 @@ def test_a_sync_write_returns_once_the_rows_are_readable(
 
 
 def test_a_killed_writer_process_makes_the_next_sync_write_fail(
-    writer_process: recorder._WriterProcess,
+    writer_process: sinks.WriterProcess,
 ) -> None:
     process = writer_process
-    sink = recorder._ProcessSink(process, seqs={})
+    sink = sinks.ProcessSink(process, seqs={})
     process.popen.kill()
     process.popen.wait(TIMEOUT)
 
