@@ -438,6 +438,21 @@ class TestErrors:
         assert "'x'" in message
         assert flow.edges_to(c) == {Edge(a, c, key="x")}
 
+    def test_keys_that_contain_one_another_are_different_inputs(self) -> None:
+        @task
+        def three(ab: int, a: int, b: int) -> int:
+            return ab + a + b
+
+        x, y, z, w = tasks("x", "y", "z", "w")
+        flow = Flow("f")
+        flow.add_edge(x, three, key="ab")
+        flow.add_edge(y, three, key="a")  # "a" is in "ab", but is another input
+        flow.add_edge(z, three, key="b")
+        for key in ("ab", "a", "b"):  # the first, second and third key are each bound
+            with pytest.raises(ValueError, match=f"already has an input bound to '{key}'"):
+                flow.add_edge(w, three, key=key)
+        assert {e.key for e in flow.edges_to(three)} == {"ab", "a", "b"}
+
     def test_key_bound_to_a_constant_then_to_a_task(self) -> None:
         a, b = tasks("a", "b")
         flow = Flow("f")

@@ -103,7 +103,9 @@ class Flow:
         self._edges_to: dict[Task, list[Edge]] = {}
         self._edges_from: dict[Task, list[Edge]] = {}
         self._slugs: dict[str, Task] = {}
-        self._keys: dict[Task, set[str]] = {}
+        # The keys bound by edges into each task: a str for one (most tasks: no set to
+        # allocate and for the collector to walk), a set from the second on.
+        self._keys: dict[Task, str | set[str]] = {}
         self._parameters: dict[str, Parameter] = {}
         self._reference_tasks: set[Task] = set()
         self._sorted: tuple[Task, ...] | None = None
@@ -481,7 +483,13 @@ class Flow:
         self._edges_to.setdefault(downstream_task, []).append(edge)
         self._edges_from.setdefault(upstream_task, []).append(edge)
         if key is not None:
-            self._keys.setdefault(downstream_task, set()).add(key)
+            keys = self._keys.get(downstream_task)
+            if keys is None:
+                self._keys[downstream_task] = key
+            elif isinstance(keys, str):
+                self._keys[downstream_task] = {keys, key}
+            else:
+                keys.add(key)
         self._changed()
         return edge
 
@@ -492,7 +500,10 @@ class Flow:
                 f"Task '{task.name}' has no run() argument named {key!r}; "
                 f"its arguments are: {', '.join(sig.names) or '(none)'}."
             )
-        bound = key in self._keys.get(task, ()) or key in self.constants.get(task, {})
+        keys = self._keys.get(task)
+        bound = (
+            keys == key if isinstance(keys, str) else keys is not None and key in keys
+        ) or key in self.constants.get(task, {})
         if bound:
             raise ValueError(
                 f"Task '{task.name}' already has an input bound to {key!r}; "
