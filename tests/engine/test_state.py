@@ -14,7 +14,8 @@ import pytest
 
 import lockgate
 from lockgate.engine import state as state_module
-from lockgate.engine.result import NoResult, RemoteValue, Result
+from lockgate.engine.executors.remote import RemoteValue, fetch_remote_results
+from lockgate.engine.result import NoResult, Result
 from lockgate.engine.state import (
     Cached,
     Failed,
@@ -34,7 +35,6 @@ from lockgate.engine.state import (
     Success,
     TimedOut,
     TriggerFailed,
-    fetch_remote_results,
 )
 from lockgate.utilities import clock
 

@@ -41,7 +41,6 @@ from lockgate.engine.state import (
     Scheduled,
     State,
     Success,
-    fetch_remote_results,
     is_done,
 )
 from lockgate.engine.task_runner import RunnerStateHandler, TaskRunner
@@ -490,8 +489,8 @@ class FlowRunner(Runner):
                 wait_for_retries=wait_for_retries,
                 interrupt=getattr(self, "_interrupt", None),
             )
-            if executor.remote_results:  # values on workers come back before it shuts down
-                fetch_remote_results([final[t] for t in return_tasks if t in final])
+            # Values left on workers come back before the executor shuts down.
+            executor.collect([final[t] for t in return_tasks if t in final])
         if cancel is not None and cancel.is_set():
             interrupt = getattr(self, "_interrupt", None)
             if interrupt is not None and interrupt.presses:

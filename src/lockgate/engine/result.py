@@ -9,14 +9,16 @@ write it somewhere durable and read it back:
 * :class:`SafeResult` wraps the *location* a handler wrote the value to; it is what
   crosses process boundaries and what a run store keeps.
 * :data:`NoResult` marks "no value at all", which is different from ``None``.
-* :class:`RemoteValue` stands for a value still held where it was computed (a Dask
-  worker): a state's ``result`` reads it on first access.
+* :class:`RemoteValue` (defined with the executors, in
+  :mod:`lockgate.engine.executors.remote`) stands for a value still held where it was
+  computed (a Dask worker): a state's ``result`` reads it on first access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from lockgate.engine.executors.remote import RemoteValue
 
 if TYPE_CHECKING:
     from lockgate.engine.result_handlers import ResultHandler
@@ -30,60 +32,6 @@ __all__ = [
     "ResultInterface",
     "SafeResult",
 ]
-
-
-class RemoteValue:
-    """A task's result that stays where it was computed until someone reads it.
-
-    Executors that can pass results between workers without the scheduling loop
-    seeing them (Dask) hand the loop one of these instead of the value: downstream
-    tasks receive the real value on the worker, and the loop fetches it only when
-    something in this process reads it (``state.result``, a mapping over it,
-    checkpointing, the run's returned states). Subclasses implement :meth:`get`, and
-    :meth:`get_many` when fetching many at once is cheaper.
-    """
-
-    __slots__ = ()
-
-    def get(self) -> Any:
-        """Fetch the value (blocking).
-
-        Raises:
-            ExecutorError: when the value is gone (e.g. the cluster closed).
-        """
-        raise NotImplementedError
-
-    @classmethod
-    def get_many(cls, values: Sequence[RemoteValue]) -> list[Any]:
-        """Fetch several values of this class; the default fetches them one by one."""
-        return [v.get() for v in values]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, RemoteValue):
-            other = other.get()
-        return bool(self.get() == other)
-
-    __hash__ = object.__hash__
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickling (a run store, a process boundary) carries the value itself.
-        return (_identity, (self.get(),))
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def fetch_values(values: Sequence[RemoteValue]) -> list[Any]:
-    """Fetch many remote values, in as few round trips as their classes allow."""
-    by_class: dict[type[RemoteValue], list[int]] = {}
-    for i, value in enumerate(values):
-        by_class.setdefault(type(value), []).append(i)
-    out: list[Any] = [None] * len(values)
-    for cls, positions in by_class.items():
-        for i, got in zip(positions, cls.get_many([values[i] for i in positions])):
-            out[i] = got
-    return out
 
 
 class ResultInterface:

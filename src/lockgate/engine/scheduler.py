@@ -58,7 +58,6 @@ from lockgate.engine.state import (
     Resume,
     Scheduled,
     State,
-    fetch_remote_results,
     is_done,
 )
 from lockgate.utilities import clock
@@ -204,8 +203,7 @@ def run_pipeline(pipeline: Pipeline, executor: Executor) -> State:
     loop.run()
     state = loop.states[root]
     assert state is not None
-    if executor.remote_results:
-        fetch_remote_results([state])
+    executor.collect([state])
     return state
 
 

@@ -35,7 +35,8 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface, fetch_values
+from lockgate.engine.executors.remote import RemoteList, RemoteValue, fetched
+from lockgate.engine.result import NoResult, Result, ResultInterface
 from lockgate.utilities import clock
 from lockgate.utilities import context as ctx
 
@@ -123,15 +124,15 @@ class State:
     def result(self) -> Any:
         """The value the run produced (:data:`NoResult` when there is none).
 
-        A value still held on a Dask worker (:class:`~lockgate.engine.result.RemoteValue`)
+        A value still held on a Dask worker (:class:`~lockgate.engine.executors.remote.RemoteValue`)
         is fetched on first access and kept; so are the children's values in a
         :class:`Mapped` result list, together.
         """
         value = self._value
         if isinstance(value, RemoteValue):
             value = self._value = value.get()
-        elif type(value) is _RemoteList:
-            value = self._value = _fetched(value)
+        elif type(value) is RemoteList:
+            value = self._value = fetched(value)
         return value
 
     @result.setter
@@ -472,67 +473,9 @@ class Mapped(Success):
             # fetched together when ``result`` is first read.
             values = [NoResult if s is None else s._value for s in self.map_states]
             if any(isinstance(v, RemoteValue) for v in values):
-                values = _RemoteList(values)
+                values = RemoteList(values)
             result = values
         super().__init__(message=message, result=result, cached_inputs=cached_inputs)
-
-
-class _RemoteList(list[Any]):
-    """A mapped task's result list holding values still on workers (see Mapped.result)."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (list, (_fetched(self),))
-
-
-def _fetched(items: list[Any]) -> list[Any]:
-    """``items`` with every RemoteValue replaced by its value (fetched together)."""
-    positions = [i for i, v in enumerate(items) if isinstance(v, RemoteValue)]
-    out = list(items)
-    for i, value in zip(positions, fetch_values([items[i] for i in positions])):
-        out[i] = value
-    return out
-
-
-def fetch_remote_results(states: list[State]) -> None:
-    """Fetch every value the given states (and their children) still hold remotely.
-
-    Called before an executor that keeps results on its workers shuts down, so the
-    states a run returns carry plain values. Results and cached inputs are fetched in
-    one batch and replaced in place.
-    """
-    holders: list[tuple[Any, Any]] = []  # (container, key) whose value is remote
-    remotes: list[RemoteValue] = []
-
-    def note(container: Any, key: Any, value: Any) -> None:
-        if isinstance(value, RemoteValue):
-            holders.append((container, key))
-            remotes.append(value)
-        elif type(value) is list or type(value) is _RemoteList:
-            for i, item in enumerate(value):
-                if isinstance(item, RemoteValue):
-                    holders.append((value, i))
-                    remotes.append(item)
-
-    pending = list(states)
-    while pending:
-        state = pending.pop()
-        if type(state._value) is _RemoteList:
-            state._value = list(state._value)
-        note(state, None, state._value)
-        if state.cached_inputs:
-            for key, value in state.cached_inputs.items():
-                note(state.cached_inputs, key, value)
-        if isinstance(state, Mapped):
-            pending.extend(state.map_states)
-    if not remotes:
-        return
-    for (container, key), value in zip(holders, fetch_values(remotes)):
-        if key is None:
-            container._value = value
-        else:
-            container[key] = value
 
 
 class Skipped(Success):

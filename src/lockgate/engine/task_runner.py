@@ -43,7 +43,8 @@ from lockgate.engine.executors.base import (
     task_exit_error,
 )
 from lockgate.engine.executors.local import LocalExecutor
-from lockgate.engine.result import NoResult, RemoteValue, Result, ResultInterface
+from lockgate.engine.executors.remote import RemoteValue, fetch_remote_results
+from lockgate.engine.result import NoResult, Result, ResultInterface
 from lockgate.engine.retries import delay_for
 from lockgate.engine.runner import ENDRUN, Runner, keep_inputs, standard_handling
 from lockgate.engine.scheduler import (
@@ -70,7 +71,6 @@ from lockgate.engine.state import (
     Success,
     TimedOut,
     TriggerFailed,
-    fetch_remote_results,
     is_done,
 )
 from lockgate.triggers import UpstreamStates, states_of

@@ -8,7 +8,7 @@
 
 Pick one per run (``flow.run(executor=ThreadExecutor(8))`` or a text form such as
 ``flow.run(executor="processes:4")``) or for every run with the ``LOCKGATE_EXECUTOR``
-environment variable. ``ProcessExecutor``, ``DaskExecutor`` and
+environment variable. ``ThreadExecutor``, ``ProcessExecutor``, ``DaskExecutor`` and
 ``SynchronousExecutor`` are imported on first use, so ``import lockgate`` stays light.
 """
 
@@ -24,12 +24,12 @@ from lockgate.engine.executors.base import (
     WorkerLostError,
 )
 from lockgate.engine.executors.local import LocalExecutor
-from lockgate.engine.executors.threads import ThreadExecutor
 
 if TYPE_CHECKING:
     from lockgate.engine.executors.dask import DaskExecutor
     from lockgate.engine.executors.processes import ProcessExecutor
     from lockgate.engine.executors.sync import SynchronousExecutor
+    from lockgate.engine.executors.threads import ThreadExecutor
 
 __all__ = [
     "DaskExecutor",
@@ -47,6 +47,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ThreadExecutor":
+        from lockgate.engine.executors.threads import ThreadExecutor
+
+        return ThreadExecutor
     if name == "ProcessExecutor":
         from lockgate.engine.executors.processes import ProcessExecutor
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lockgate.engine.state import State
 
 __all__ = [
     "Executor",
@@ -101,10 +104,6 @@ class Executor:
     hard_timeouts: bool = False
     """True when :meth:`stop` really stops a call (it runs in a process we can kill)."""
 
-    remote_results: bool = False
-    """True when outcomes may hold ``RemoteValue``s (results left on the workers), which
-    the run fetches before :meth:`start` ends; False spares the other executors that walk."""
-
     @contextmanager
     def start(self) -> Iterator[None]:
         """Set up whatever the executor needs for one flow run, and tear it down."""
@@ -175,6 +174,18 @@ class Executor:
         """
         for future in futures:
             self.stop(future)
+
+    def collect(self, states: Sequence[State]) -> None:
+        """Bring back the values ``states`` (and their children) still hold on workers.
+
+        Called on the states a run returns, before :meth:`start` ends. Only an
+        executor whose :meth:`outcomes` leave values where they were computed
+        (:class:`~lockgate.engine.executors.remote.RemoteValue`, as Dask's do) has
+        anything to do; the default does nothing.
+
+        Args:
+            states: the states whose results and cached inputs must be plain values.
+        """
 
     def timeout_handler(
         self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any

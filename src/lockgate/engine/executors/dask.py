@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.executors._shipping import pack_call, replay_logs, run_call, unpack_outcome
 from lockgate.engine.executors.base import Executor, ExecutorError, WorkerLostError
-from lockgate.engine.result import RemoteValue
+from lockgate.engine.executors.remote import RemoteValue, fetch_remote_results
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster, Queue
+
+    from lockgate.engine.state import State
 
 __all__ = ["DaskCall", "DaskExecutor", "DaskResult"]
 
@@ -124,7 +126,6 @@ class DaskExecutor(Executor):
     """
 
     hard_timeouts = True
-    remote_results = True
 
     capacity = MIN_CAPACITY
     """How many calls the scheduling loop keeps in flight.
@@ -438,6 +439,17 @@ class DaskExecutor(Executor):
             results.append(value)
         fetched = DaskResult.get_many(results) if results else []
         return fetched if many else fetched[0]
+
+    def collect(self, states: Sequence[State]) -> None:
+        """Fetch the values ``states`` (and their children) still hold on the cluster.
+
+        One round trip for all of them; called before the client closes, so the
+        states a run returns carry plain values.
+
+        Args:
+            states: the states to bring back.
+        """
+        fetch_remote_results(list(states))
 
     def outcomes(self, futures: Sequence[Any]) -> list[tuple[bool, Any]]:
         """``(True, DaskResult)`` or ``(False, exception)`` for each future, in order.
