@@ -747,12 +747,32 @@ def logs(
         run = opened.get_run(run_id)
         if task is None:
             return opened.logs(run.id)
-        matched = _match_tasks(run, opened.task_runs(run.id), [task])[task]
         lines: list[LogRecord] = []
-        for slug in sorted({r.task_slug for r in matched}):
+        for slug in task_slugs(run.id, task, store=opened):
             lines.extend(opened.logs(run.id, task_slug=slug))
         lines.sort(key=lambda rec: rec.timestamp)
         return lines
+
+
+def task_slugs(run_id: str, task: str, store: RunStore | str | None = None) -> list[str]:
+    """The slugs of a run's task called ``task`` (its name or slug), sorted.
+
+    Args:
+        run_id: the run's id or a unique prefix.
+        task: the task's name or slug (several tasks may share a name).
+        store: the store (see :func:`open_store`).
+
+    Returns:
+        The slugs.
+
+    Raises:
+        RunsError: when the run has no task called ``task``.
+        lockgate.store.UnknownRunError: when no run has that id.
+    """
+    with open_store(store) as opened:
+        run = opened.get_run(run_id)
+        matched = _match_tasks(run, opened.task_runs(run.id), [task])[task]
+        return sorted({r.task_slug for r in matched})
 
 
 def task_history(

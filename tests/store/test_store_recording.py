@@ -454,3 +454,44 @@ def test_a_change_made_by_a_raising_state_handler_is_still_recorded(store: RunSt
         "Running",
         "Failed",
     ]
+
+
+def test_logs_since_reads_only_new_lines_and_add_log_appends_one(store: RunStore) -> None:
+    flow, _ = etl_flow()
+    recorder = store.recorder()
+    flow.run(store=recorder)
+    run_id = recorder.flow_run_id
+
+    every, after = store.logs_since(run_id)
+    assert [(r.logger, r.message) for r in every] == [
+        (r.logger, r.message) for r in store.logs(run_id)
+    ]
+    assert every and after > 0
+    assert store.logs_since(run_id, after) == ([], after)  # nothing new: nothing read
+
+    store.add_log(run_id, "ERROR", "someone", "a note", task_slug="extract")
+    new, later = store.logs_since(run_id, after)
+    assert [(r.level, r.logger, r.message, r.task_slug, r.map_index) for r in new] == [
+        ("ERROR", "someone", "a note", "extract", -1)
+    ]
+    assert later > after
+    only_load, _ = store.logs_since(run_id, 0, ["load"])
+    assert only_load == []
+    assert [r.message for r in store.logs_since(run_id, 0, ["extract"])[0]][-1] == "a note"
+    assert [r.message for r in store.latest_logs(run_id, "someone", 5)] == ["a note"]
+    assert store.latest_logs(run_id, "nobody", 5) == []
+
+
+def test_add_log_refuses_a_read_only_store(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate.store import StoreError
+
+    flow, _ = etl_flow()
+    recorder = store.recorder()
+    flow.run(store=recorder)
+    before = store.logs(recorder.flow_run_id)
+    monkeypatch.setattr(store, "read_only", True)
+    with pytest.raises(StoreError, match="read-only"):
+        store.add_log(recorder.flow_run_id, "INFO", "someone", "never kept")
+    assert store.logs(recorder.flow_run_id) == before

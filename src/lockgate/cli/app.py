@@ -730,15 +730,15 @@ def logs(
 
     console = _console()
     with _store(store, run_id) as opened, _user_errors():
-        lines = runs.logs(run_id, task=task, store=opened)
-        if follow:
+        if follow:  # reads new lines only, each time (it checks --task first)
             try:
-                printed = _follow(console, opened, run_id, task, lines)
+                printed = _follow(console, opened, run_id, task)
             except KeyboardInterrupt:
                 raise typer.Exit(0) from None
             if not printed:
                 console.print("No log lines recorded.")
             return
+        lines = runs.logs(run_id, task=task, store=opened)
     if not lines:
         console.print("No log lines recorded.")
         return
@@ -749,30 +749,31 @@ FOLLOW_INTERVAL = 0.5
 """Seconds between two looks at the store by ``lockgate logs --follow``."""
 
 
-def _follow(
-    console: "Console", store: "RunStore", run_id: str, task: str | None, lines: list[Any]
-) -> int:
-    """Print ``lines``, then the lines recorded after them, until the run ends.
+def _follow(console: "Console", store: "RunStore", run_id: str, task: str | None) -> int:
+    """Print the run's lines, then each line recorded after them, until the run ends.
 
     The run has ended when no process records it any more (finished, crashed, or
     waiting for approval with no process); the lines it wrote last are printed first.
-    Returns how many lines were printed.
+    Each look reads only the new lines (:meth:`RunStore.logs_since`). Returns how many
+    lines were printed.
     """
     import time
 
     from lockgate import runs
     from lockgate.cli.render import log_lines
 
-    seen = 0
+    full = store.get_run(run_id).id
+    slugs = None if task is None else runs.task_slugs(full, task, store=store)
+    seen = after = 0
     while True:
-        live = store.get_run(run_id).active
-        if len(lines) > seen:
-            console.print(log_lines(lines[seen:]), end="")
-            seen = len(lines)
+        live = store.get_run(full).active
+        new, after = store.logs_since(full, after, slugs)
+        if new:
+            console.print(log_lines(new), end="")
+            seen += len(new)
         if not live:
             return seen
         time.sleep(FOLLOW_INTERVAL)
-        lines = runs.logs(run_id, task=task, store=store)
 
 
 @app.command()

@@ -344,18 +344,90 @@ class RunStore:
             if task_slug is not None:
                 query = query.where(lg.c.task_slug == task_slug)
             rows = conn.execute(query.order_by(lg.c.id)).all()
-        return [
-            LogRecord(
-                flow_run_id=r.flow_run_id,
-                task_slug=r.task_slug,
-                map_index=r.map_index,
-                level=r.level,
-                logger=r.logger,
-                message=r.message,
-                timestamp=_utc(r.timestamp) or datetime.fromtimestamp(0, tz=timezone.utc),
+        return [_log_record(r) for r in rows]
+
+    def logs_since(
+        self, run_id: str, after: int = 0, task_slugs: Sequence[str] | None = None
+    ) -> tuple[list[LogRecord], int]:
+        """The log lines of a run recorded after the line numbered ``after``.
+
+        ``lockgate logs --follow`` calls it again and again with the number it was
+        given last, so each call reads only the new lines (one indexed query).
+
+        Args:
+            run_id: the run's full id.
+            after: the number this method returned last time (0: from the first line).
+            task_slugs: only lines logged by these tasks (and their mapped children).
+
+        Returns:
+            The new lines in the order they were logged, and the number to pass next.
+        """
+        lg = schema.logs
+        query = sa.select(lg).where(lg.c.flow_run_id == run_id, lg.c.id > after)
+        if task_slugs is not None:
+            query = query.where(lg.c.task_slug.in_(list(task_slugs)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(lg.c.id)).all()
+        last = int(rows[-1].id) if rows else after
+        return [_log_record(r) for r in rows], last
+
+    def latest_logs(self, run_id: str, logger: str, limit: int) -> list[LogRecord]:
+        """The last ``limit`` lines a logger wrote in a run, oldest first.
+
+        Args:
+            run_id: the run's full id.
+            logger: the logger's name (e.g. the dashboard's action logger).
+            limit: at most this many lines (the latest).
+
+        Returns:
+            The lines.
+        """
+        lg = schema.logs
+        query = (
+            sa.select(lg)
+            .where(lg.c.flow_run_id == run_id, lg.c.logger == logger)
+            .order_by(lg.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_log_record(r) for r in reversed(rows)]
+
+    def add_log(
+        self,
+        run_id: str,
+        level: str,
+        logger: str,
+        message: str,
+        task_slug: str | None = None,
+        map_index: int = -1,
+    ) -> None:
+        """Add one log line to a recorded run (as if the run had logged it now).
+
+        Args:
+            run_id: the run's full id.
+            level: the level name (``"INFO"``, ``"ERROR"``...).
+            logger: the logger's name.
+            message: the line.
+            task_slug: the task it is about, or None (the run itself).
+            map_index: the mapped child's index, or -1.
+
+        Raises:
+            StoreError: the store is read-only or damaged.
+        """
+        self.ensure_writable()
+        with self.engine.connect() as conn, _write(conn):
+            conn.execute(
+                schema.logs.insert().values(
+                    flow_run_id=run_id,
+                    task_slug=task_slug,
+                    map_index=map_index,
+                    level=level,
+                    logger=logger,
+                    message=message,
+                    timestamp=time.time(),
+                )
             )
-            for r in rows
-        ]
 
     def get_run_graph(self, run_id: str) -> dict[str, Any] | None:
         """The graph of the flow a run ran, as stored with it (no flow file is loaded).
@@ -982,6 +1054,18 @@ class _write:
                 self.trans.rollback()
         finally:
             self.conn.execution_options(lockgate_write=False)
+
+
+def _log_record(row: Any) -> LogRecord:
+    return LogRecord(
+        flow_run_id=row.flow_run_id,
+        task_slug=row.task_slug,
+        map_index=row.map_index,
+        level=row.level,
+        logger=row.logger,
+        message=row.message,
+        timestamp=_utc(row.timestamp) or datetime.fromtimestamp(0, tz=timezone.utc),
+    )
 
 
 def write_transaction(conn: Connection) -> _write:

@@ -156,7 +156,7 @@ class FlowGraphs:
             run: the run.
             graph: its stored graph (see :meth:`graph`), or None.
             records: its task runs.
-            version: the run's stored version (see :func:`lockgate.ui.queries.run_activity`);
+            version: the run's stored version (see :func:`lockgate.store.queries.run_activity`);
                 the drawing is reused while it does not change.
 
         Returns:

@@ -1,7 +1,7 @@
 """Live run pages: a server-sent event stream that says when a run's record changed.
 
 ``GET /runs/{run_id}/events`` looks at the store every ``poll_interval`` seconds (two
-small indexed queries, :func:`lockgate.ui.queries.run_activity`) and sends an
+small indexed queries, :func:`lockgate.store.queries.run_activity`) and sends an
 ``update`` event whenever the run's stored version or its action's status changed;
 the page's script then fetches the fresh fragment. When the run is no longer being
 recorded and no action on it is going on, the stream sends ``done`` and ends.
@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from lockgate.ui import queries
+from lockgate.store import queries
 from lockgate.ui.base import dashboard, require_store
 
 __all__ = ["MAX_STREAM_S", "run_events"]

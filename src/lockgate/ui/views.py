@@ -1,7 +1,7 @@
 """The pages: runs list, run detail (and its live fragment), task detail, flows list.
 
 Each handler reads through :mod:`lockgate.runs` and :class:`~lockgate.store.RunStore`
-(plus :mod:`lockgate.ui.queries` for what the store lacks) and renders a template.
+(and :mod:`lockgate.store.queries` for browsing) and renders a template.
 They are plain functions: Starlette runs them in its thread pool.
 """
 
@@ -23,11 +23,13 @@ from lockgate.store import (
     RunStore,
     TaskRunRecord,
     TransitionRecord,
+    queries,
 )
-from lockgate.ui import formatting, queries
+from lockgate.ui import formatting
 from lockgate.ui.base import dashboard, error_page, render, require_store, store_or_none
 from lockgate.ui.charts import runs_per_day_svg
 from lockgate.ui.graphs import NOT_STARTED
+from lockgate.ui.queries import action_lines
 from lockgate.ui.security import TOKEN_FIELD
 
 __all__ = [
@@ -419,7 +421,7 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any]:
         "paused": [r for r in records if r.state == "Paused"],
         "can_restart": _can_restart(run, records, activity.live),
         "restarts": queries.restarts(store, run.id),
-        "actions": queries.action_lines(store, run.id),
+        "actions": action_lines(store, run.id),
         "fragment_url": url(f"/runs/{run.id}/fragment", job=job_param, **{REVEAL: secrets_param}),
         "events_url": url(f"/runs/{run.id}/events", job=job_param),
     }
