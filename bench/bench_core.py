@@ -522,12 +522,19 @@ class Engine:
 
 
 def measure_once(
-    engine: Engine, workload: str, n: int, deps: list[list[int]] | None, ref: dict[str, Any]
+    engine: Engine,
+    workload: str,
+    n: int,
+    deps: list[list[int]] | None,
+    ref: dict[str, Any],
+    freeze: bool = False,
 ) -> dict[str, Any]:
     """Build and run once; CPU seconds of each and the collector's CPU seconds in each."""
     gc.collect()  # the previous measurement's garbage is not charged to this one
     g0, t0 = GC_CLOCK.total, time.process_time()
     built = engine.build(workload, n, deps)
+    if freeze:
+        gc.freeze()  # (timed: it is part of what the user pays)
     g1, t1 = GC_CLOCK.total, time.process_time()
     result = engine.run(workload, built)
     g2, t2 = GC_CLOCK.total, time.process_time()
@@ -580,13 +587,17 @@ def ratio_child(workload: str, n: int, engines: list[str], repeat: int) -> dict[
     }
 
 
-def scale_child(workload: str, n: int) -> dict[str, Any]:
-    """Lockgate alone, functional build + run once, in this fresh process (its own peak RSS)."""
+def scale_child(workload: str, n: int, freeze: bool = False) -> dict[str, Any]:
+    """Lockgate alone, functional build + run once, in this fresh process (its own peak RSS).
+
+    With ``freeze``, ``gc.freeze()`` is called between build and run, as a user may do for a
+    big flow (lockgate never does it for you: frozen objects are never collected).
+    """
     gc.callbacks.append(GC_CLOCK)
     deps = w4_upstreams(n) if workload == "W4" else None
     engine = Engine("lockgate")
     rss_base = peak_rss_mib()
-    s = measure_once(engine, workload, n, deps, reference(workload, n, deps))
+    s = measure_once(engine, workload, n, deps, reference(workload, n, deps), freeze)
     return {
         "workload": workload,
         "n": n,
@@ -608,8 +619,8 @@ def child_main(kind: str, args: list[str]) -> None:
             workload, n, engines, repeat = args
             out = ratio_child(workload, int(n), engines.split(","), int(repeat))
         else:
-            workload, n = args
-            out = scale_child(workload, int(n))
+            workload, n, freeze = args
+            out = scale_child(workload, int(n), freeze == "freeze")
     except Exception as exc:  # report, never crash silently: the parent marks the row ERROR
         import traceback
 
@@ -836,6 +847,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-import-time", action="store_true", help="skip the import-time measurement"
     )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="scale: call gc.freeze() after building (what a user may do for a big flow)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target FAILs")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -892,7 +908,8 @@ def main(argv: list[str] | None = None) -> int:
     if "lockgate" in engines:
         for w in (w for w in SCALE_WORKLOADS if w in workloads):
             for n in scale_sizes:
-                scale.append(run_child(["scale", w, str(n)], args.timeout))
+                freeze = "freeze" if args.gc_freeze else "no-freeze"
+                scale.append(run_child(["scale", w, str(n), freeze], args.timeout))
                 r = scale[-1]
                 status = "ERROR" if r.get("error") else f"{r['total_s']:.2f} s"
                 print(f"  scaled {w} N={n:,}: {status}", file=sys.stderr, flush=True)
@@ -902,7 +919,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Ratios: every engine in one process per (workload, N), interleaved\n")
         print_ratio_table(ratios)
     if scale:
-        print("\nScale: lockgate (functional API) alone, one process per size\n")
+        frozen = " (gc.freeze() after building)" if args.gc_freeze else ""
+        print(f"\nScale: lockgate (functional API) alone, one process per size{frozen}\n")
         print_scale_table(scale)
     for r in ratios + scale:
         if r.get("error"):
