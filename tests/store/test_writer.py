@@ -701,3 +701,59 @@ def test_a_killed_writer_process_makes_the_next_sync_write_fail(
 
     with pytest.raises(StoreError, match=r"writer process .* ended unexpectedly"):
         sink.write(success_change("lost", 1.0), reply="sync")
+
+
+def test_the_recorder_writes_records_in_the_layout_the_writers_read(
+    sqlite_store: RunStore,
+) -> None:
+    import logging
+
+    import lockgate
+    from lockgate.engine.state import Pending
+    from lockgate.store._writer import LogLine, TaskChange, replace_extras
+
+    recorder = sqlite_store.recorder()
+    with lockgate.context(task_slug="one", map_index=2, task_run_count=3):
+        recorder._record("one-name", Pending(), Success("done"), b"blob")
+    entry = logging.LogRecord("lockgate.task", logging.INFO, __file__, 1, "hello", None, None)
+    recorder.log_record("one", None, entry)
+    buf = list(recorder._buf)
+    assert len(buf) == 2 * STRIDE
+    change_ = TaskChange(*buf[:STRIDE])
+    assert change_.kind == TASK and change_.task_slug == "one" and change_.map_index == 2
+    assert (change_.task_name, change_.old_state, change_.message) == (
+        "one-name",
+        "Pending",
+        "done",
+    )
+    assert change_.run_count == 3 and change_.result_blob == b"blob" and change_.extra is None
+    assert kinds.KINDS[change_.kind_id].name == "Success"
+    line = LogLine(*buf[STRIDE : STRIDE + len(LogLine._fields)])
+    assert (line.kind, line.task_slug, line.map_index, line.level, line.message) == (
+        LOG,
+        "one",
+        -1,
+        "INFO",
+        "hello",
+    )
+    assert buf[STRIDE + len(LogLine._fields) :] == [None] * (STRIDE - len(LogLine._fields))
+    rows = TaskRows(RUN, {}, INLINE)
+    rows.kinds = kinds.kinds_table()
+    rows.add(buf)
+    assert [row[1:3] for row in rows.take_rows()] == [("one", 2)]
+    assert [log_row[1:6] for log_row in rows.take_logs()] == [
+        ("one", -1, "INFO", "lockgate.task", "hello")
+    ]
+    seen: list[tuple[int, Any]] = []
+    batch = change("a", SUCCESS, 1.0) + change("b", SUCCESS, 2.0, extra="big")
+
+    def plain(kind_id: int, extra: Any) -> Any:
+        seen.append((kind_id, extra))
+        return ("plain",)
+
+    replace_extras(batch, plain)
+    assert seen == [(SUCCESS, "big")]
+    assert (
+        TaskChange(*batch[STRIDE:]).extra == ("plain",)
+        and TaskChange(*batch[:STRIDE]).extra is None
+    )

@@ -1,7 +1,7 @@
 """Turning a recorded run's state changes into rows, and the process that writes them.
 
 :class:`~lockgate.store.recorder.StoreRecorder` queues every state change as a flat
-record (see :data:`RECORD`). :class:`TaskRows` folds a batch of them into one
+record (see :class:`TaskChange`). :class:`TaskRows` folds a batch of them into one
 ``task_runs`` row per task run (so a task's Running and Success usually land in one row
 write) plus ``logs`` rows, and :func:`insert_rows` sends rows as multi-row INSERTs.
 
@@ -27,31 +27,83 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 # Record kinds: the first value of each record in the recorder's buffer.
 TASK, LOG = 0, 1
 
-RECORD = (
-    "kind",  # TASK
-    "task_slug",  # None: use the task name
-    "map_index",  # None for a task that is not a mapped child
-    "task_name",
-    "old_state",  # the old state's class name
-    "kind_id",  # index into the kinds table: (state name, is Running, is Finished)
-    "message",
-    "run_count",
-    "timestamp",
-    "result_blob",  # pickled result small enough to keep inline, or None
-    "extra",  # None, or (five result/input fields, traceback, scheduled time)
-)
-"""The values of a TASK record, in order. A LOG record is ``(LOG, task_slug, map_index,
-level, logger, message, timestamp)``."""
 
-STRIDE = len(RECORD)
+# -- the record layout ---------------------------------------------------------------------
+# The one place that says where each value of a record sits in the recorder's flat
+# buffer: the recorder writes records in these orders, and the writer thread and the
+# writer process read them through the names and helpers below.
+
+
+class TaskChange(NamedTuple):
+    """The values of a TASK record, in the order they sit in the buffer.
+
+    The recorder appends them as a plain tuple in this order (building this type per
+    change would cost the run's thread time); readers unpack a record into these names.
+    """
+
+    kind: int  # TASK
+    task_slug: str | None  # None: use the task name
+    map_index: int | None  # None for a task that is not a mapped child
+    task_name: str
+    old_state: str  # the old state's class name
+    kind_id: int  # index into the kinds table: (state name, is Running, is Finished)
+    message: str | None
+    run_count: int
+    timestamp: float
+    result_blob: bytes | None  # pickled result small enough to keep inline, or None
+    extra: Any  # None, or (five result/input fields, traceback, scheduled time)
+
+
+class LogLine(NamedTuple):
+    """The values of a LOG record, in buffer order (then padded to :data:`STRIDE`)."""
+
+    kind: int  # LOG
+    task_slug: str | None
+    map_index: int  # -1: not a mapped child
+    level: str
+    logger: str
+    message: str
+    timestamp: float
+
+
+RECORD = TaskChange._fields
+"""The names of a TASK record's values, in order."""
+STRIDE = len(TaskChange._fields)
 """Values per record in the recorder's buffer (every record is padded to this)."""
+LOG_WIDTH = len(LogLine._fields)
+"""Values of a LOG record before its padding."""
 KIND_ID = RECORD.index("kind_id")
 EXTRA = RECORD.index("extra")
+
+
+def log_record(
+    task_slug: str | None, map_index: int, level: str, logger: str, message: str, ts: float
+) -> tuple[Any, ...]:
+    """A LOG record, padded to :data:`STRIDE` values."""
+    return (LOG, task_slug, map_index, level, logger, message, ts) + (None,) * (STRIDE - LOG_WIDTH)
+
+
+def replace_extras(batch: list[Any], plain: Callable[[int, Any], Any]) -> None:
+    """Replace, in place, each record's ``extra`` that is set by ``plain(kind_id, extra)``.
+
+    Args:
+        batch: records, :data:`STRIDE` values each.
+        plain: turns a record's kind id and extra into plain values (the writer thread
+            does this before a batch goes to the writer process).
+    """
+    extras = batch[EXTRA::STRIDE]
+    if extras.count(None) == len(extras):  # the usual batch: nothing to replace
+        return
+    for n, extra in enumerate(extras):
+        if extra is not None:
+            start = n * STRIDE
+            batch[start + EXTRA] = plain(batch[start + KIND_ID], extra)
+
 
 TASK_COLUMNS = (
     "flow_run_id",
@@ -133,10 +185,14 @@ class TaskRows:
             if kind == TASK:
                 task(batch[i : i + STRIDE])
             elif kind == LOG:
-                self.logs.append((self.run_id, *batch[i + 1 : i + 7]))
+                self.logs.append((self.run_id, *batch[i + 1 : i + LOG_WIDTH]))
 
     def task_change(self, item: Sequence[Any]) -> None:
-        """Fold one state change into its task run's pending row (the hot path)."""
+        """Fold one state change into its task run's pending row (the hot path).
+
+        Args:
+            item: one TASK record (:class:`TaskChange`'s values, in order).
+        """
         _, slug, index, name, old_name, kind_id, message, run_count, ts, data, extra = item
         if slug is None:
             slug = name

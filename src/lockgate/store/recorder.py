@@ -32,7 +32,7 @@ from lockgate.engine.hooks import RunHooks
 from lockgate.engine.result import NoResult, Result
 from lockgate.engine.state import Cached, Failed, State, Success
 from lockgate.store import logcapture
-from lockgate.store._writer import LOG, STRIDE, TASK
+from lockgate.store._writer import STRIDE, TASK, log_record
 from lockgate.store.kinds import KIND_IDS, KINDS, kind_id_of
 from lockgate.store.results import INLINE_LIMIT, UnstorableResultError, dumps
 from lockgate.store.run_writer import END, FLUSH, RunWriter, unstarted_tasks
@@ -208,7 +208,7 @@ class StoreRecorder(RunHooks):
         else:
             extra = None
         self._buf.extend(
-            (
+            (  # TaskChange's values, in order (a plain tuple: see TaskChange)
                 TASK,
                 values.get("task_slug"),
                 values.get("map_index"),
@@ -226,9 +226,10 @@ class StoreRecorder(RunHooks):
             self._ringing = True
             self._bell.put(None)
 
-    def _emit(self, *record: Any) -> None:
-        """Queue one (rare) record, padded to the stride, and wake the writer."""
-        self._buf.extend(record + (None,) * (STRIDE - len(record)))
+    def _emit(self, record: tuple[Any, ...]) -> None:
+        """Queue one (rare) record of :data:`~lockgate.store._writer.STRIDE` values and
+        wake the writer."""
+        self._buf.extend(record)
         if not self._ringing:
             self._ringing = True
             self._bell.put(None)
@@ -322,13 +323,14 @@ class StoreRecorder(RunHooks):
         if record.exc_info:
             message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
         self._emit(
-            LOG,
-            task_slug,
-            -1 if map_index is None else map_index,
-            record.levelname,
-            record.name,
-            message,
-            record.created,
+            log_record(
+                task_slug,
+                -1 if map_index is None else map_index,
+                record.levelname,
+                record.name,
+                message,
+                record.created,
+            )
         )
 
     # -- control -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from lockgate.engine.state import State
 from lockgate.store import _process, history, schema
-from lockgate.store._writer import EXTRA, KIND_ID, NO_VALUES, STRIDE
+from lockgate.store._writer import NO_VALUES, replace_extras
 from lockgate.store.graph import graph_document, graph_hash
 from lockgate.store.kinds import KINDS
 from lockgate.store.results import (
@@ -73,12 +73,7 @@ class RunWriter:
                 end = record
         try:
             if self.sink is not None:
-                extras = batch[EXTRA::STRIDE]
-                if extras.count(None) != len(extras):
-                    for j, extra in enumerate(extras):
-                        if extra is not None:
-                            i = j * STRIDE
-                            batch[i + EXTRA] = self.plain(batch[i + KIND_ID], extra)
+                replace_extras(batch, self.plain)
                 reply = "stop" if end else "sync" if flushes else None
                 if batch or reply:
                     self.sink.write(batch, reply=reply)
