@@ -51,7 +51,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## Full benchmark (N = 1,000 / 10,000 / 100,000); prints a table.
+## Full benchmark: flows built with the functional API and run, against dask.get, at N = 1,000
+## and 10,000 (interleaved, CPU time), then lockgate alone on W1, W2 up to N = 1,000,000.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
@@ -60,7 +61,7 @@ bench: $(STAMP)
 bench-executors: $(STAMP)
 	$(BIN)/python bench/bench_executors.py
 
-## Run store benchmark: W2 at N = 10,000 with the SQLite store on vs off (target ratio <= 1.5),
+## Run store benchmark: W2 at N = 10,000 with the SQLite store on vs off (target ratio <= 1.25),
 ## and `lockgate runs` / `show` reads on a store of 1,000 runs x 1,000 tasks (target < 0.5 s).
 bench-store: $(STAMP)
 	$(BIN)/python bench/bench_store.py
@@ -85,7 +86,7 @@ screenshots: $(SYSDEPS)
 ## targets), the executor one with fewer tasks and N = 1,000, then the store one at N = 1,000
 ## on a small store (about a minute).
 bench-smoke: $(STAMP)
-	$(BIN)/python bench/bench_core.py --sizes 1000,10000 --repeat 1
+	$(BIN)/python bench/bench_core.py --sizes 1000,10000 --repeat 1 --scale-sizes 1000,10000
 	$(BIN)/python bench/bench_executors.py --quick
 	$(BIN)/python bench/bench_store.py --quick
 	$(BIN)/python bench/bench_ui.py --quick
