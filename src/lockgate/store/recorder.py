@@ -13,8 +13,8 @@ most what was not committed yet (a killed run's writer process still commits wha
 was sent); the database itself stays consistent (SQLite WAL, transactions).
 
 Use it through ``flow.run(store=...)``, which also installs :meth:`StoreRecorder.
-state_handler` (it queues each change and persists results) and puts ``flow_run_id``
-in ``lockgate.context``.
+state_handler` (it persists results; the run hook records each change) and puts
+``flow_run_id`` in ``lockgate.context``.
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ class StoreRecorder(RunHooks):
         self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._ringing = False
         self._urgent = threading.Event()  # a flush or the end is waiting: commit now
-        self._seen: State | None = None
+        # A result the state handler pickled, handed to task_state_changed (the one
+        # place that records): both run for the same change, one after the other, in
+        # the thread that changes the task's state.
+        self._handoff = threading.local()
         self._thread: threading.Thread | None = None
         self._finished = False
         self._lock = threading.Lock()
@@ -185,14 +188,20 @@ class StoreRecorder(RunHooks):
                 return
 
     def task_state_changed(self, task: Any, old: State, new: State) -> None:
-        """Queue the change (one ``queue.put``; the writer thread does the rest).
+        """Queue the change (one ``list.extend``; the writer thread does the rest).
 
-        Under ``flow.run(store=...)`` :meth:`state_handler` has queued the change
-        already; this only catches a change it could not see (when a state handler
-        before it raised).
+        Every recorded change comes through here, the run hook the engine calls after
+        the state handlers for every change (even when a handler raised). A result
+        :meth:`state_handler` pickled for this very state goes with it.
         """
-        if self._seen is not new:
-            self._record(task.name, old, new, None)
+        handoff = self._handoff
+        handed = getattr(handoff, "result", None)
+        data = None
+        if handed is not None:
+            handoff.result = None
+            if handed[0] is new:
+                data = handed[1]
+        self._record(task.name, old, new, data)
 
     def _record(self, name: str, old: State, new: State, data: bytes | None) -> None:
         values = ctx.current()
@@ -262,8 +271,8 @@ class StoreRecorder(RunHooks):
     def state_handler(self, runner: TaskRunner, old: State, new: State) -> State:
         """The task runner state handler ``flow.run(store=...)`` installs (last).
 
-        It queues every state change (so the run hook has nothing left to do) and
-        persists each successful task's result: a task with ``checkpoint=False`` is
+        It persists each successful task's result (recording the change itself is
+        :meth:`task_state_changed`'s job): a task with ``checkpoint=False`` is
         left alone, and so is a result the engine already stored through the task's
         handler; a task (or flow) ``result_handler`` stores the value itself; otherwise
         the value is pickled here, on the task's path, and the writer keeps it in the
@@ -273,18 +282,13 @@ class StoreRecorder(RunHooks):
             ``new``, or a Failed state naming the task and the type when the value
             cannot be stored.
         """
-        data = None
         cls = type(new)
         if cls is Success or cls is Cached:
             stored = self._store_result(runner, new)
             if isinstance(stored, State):
-                new = stored
-            else:
-                data = stored
-        self._record(runner.task.name, old, new, data)
-        # The flow run calls handlers and hooks from its one scheduling loop, so a plain
-        # attribute tells task_state_changed that this change is recorded already.
-        self._seen = new
+                return stored
+            if stored is not None:
+                self._handoff.result = (new, stored)
         return new
 
     def _store_result(self, runner: TaskRunner, new: State) -> bytes | State | None:
