@@ -41,14 +41,13 @@ from contextvars import Context, ContextVar, copy_context
 from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.executors.base import (
+    Done,
     RunCancelledError,
     RunInterrupted,
     TaskTimeoutError,
     task_exit_error,
 )
-from lockgate.engine.executors.local import LocalExecutor
 from lockgate.engine.result import NoResult
-from lockgate.engine.signals import ENDRUN
 from lockgate.engine.state import (
     Cached,
     Finished,
@@ -75,6 +74,7 @@ _log = logging.getLogger("lockgate.engine.scheduler")
 __all__ = [
     "CallTask",
     "MapChildren",
+    "call_on",
     "call_task_code",
     "current_executor",
     "run_pipeline",
@@ -138,43 +138,39 @@ def call_task_code(
     task: Task,
     inputs: dict[str, Any],
     context: dict[str, Any],
-    timeout_handler: Callable[..., Any] | None = None,
 ) -> Any:
     """Run ``task.run(**inputs)`` with ``lockgate.context`` set to ``context``.
 
-    This is the function executors run (in a thread, a process or on a Dask
-    worker), so the context arrives wherever the task's code runs.
+    The one way a task's code is called: this is the function the loop hands every
+    executor (which runs it inline, in a thread, a process or on a Dask worker), so
+    the context arrives wherever the task's code runs.
+
+    Args:
+        task: the task.
+        inputs: its keyword arguments.
+        context: the task's ``lockgate.context``.
+
+    Returns:
+        What the task's code returned.
 
     Raises:
+        RunInterrupted: Ctrl-C on the run while the code ran inline (it cancels the run).
         TaskExitError: the task's code raised ``SystemExit`` or ``KeyboardInterrupt``
             (which must not end the process or worker running it).
         Exception: whatever else the task's code raised.
     """
     token = ctx.set_values(context)
     try:
-        if task.timeout is not None and timeout_handler is not None:
-            return timeout_handler(task.run, timeout=task.timeout, **inputs)
         return task.run(**inputs)
     except RunInterrupted:
-        raise  # Ctrl-C on the run itself: it cancels the run (see _outcome)
+        raise
     except (SystemExit, KeyboardInterrupt) as exc:
         raise task_exit_error(exc) from exc
     finally:
         ctx.reset(token)
 
 
-def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
-    try:
-        return True, fn(*args, **kwargs)
-    except (Exception, ENDRUN) as exc:  # the task's failure (or ENDRUN): for its pipeline
-        return False, exc
-    except RunInterrupted:  # Ctrl-C stopped the task's code: the run is being cancelled
-        return False, RunCancelledError("the flow run was interrupted (Ctrl-C).")
-    except (SystemExit, KeyboardInterrupt) as exc:  # raised by the task's code itself
-        return False, task_exit_error(exc)
-
-
-TASK_CALL_CODES = frozenset({_outcome.__code__, call_task_code.__code__})
+TASK_CALL_CODES = frozenset({call_task_code.__code__})
 """The code of the frames under which a task's own code runs (for Ctrl-C, see
 :mod:`lockgate.engine.interrupt`)."""
 
@@ -205,6 +201,40 @@ def run_pipeline(pipeline: Pipeline, executor: Executor) -> State:
     assert state is not None
     executor.collect([state])
     return state
+
+
+def call_on(
+    executor: Executor, task: Task, inputs: dict[str, Any], context: dict[str, Any]
+) -> tuple[bool, Any]:
+    """Run one call of ``task``'s code on ``executor``, under the loop's deadline.
+
+    What :meth:`TaskRunner.get_task_run_state
+    <lockgate.engine.task_runner.TaskRunner.get_task_run_state>` does when it is
+    called by itself (or overridden) rather than driven by a flow run's loop.
+
+    Args:
+        executor: where the code runs (started, if it needs starting).
+        task: the task; its ``timeout`` is the call's deadline.
+        inputs: the keyword arguments for ``task.run``.
+        context: the task's ``lockgate.context``.
+
+    Returns:
+        ``(True, value)`` or ``(False, exception)``.
+    """
+    got: list[tuple[bool, Any]] = []
+
+    def one_call(_state: State) -> Pipeline:
+        got.append((yield CallTask(task, inputs, context)))
+        return _CALLED
+
+    loop = _Loop(executor)
+    root = loop.add_node(Pending(), one_call, retry=False)
+    loop.ready.append(root)
+    loop.run()
+    return got[0]
+
+
+_CALLED = Pending("called")  # what call_on's one-step pipeline ends with (never seen)
 
 
 def run_tasks(
@@ -308,7 +338,6 @@ class _Loop:
         self.interrupt: CtrlC | None = None
         self.waiting_logged = False
         self.inline = executor.capacity <= 1
-        self.plain_local = type(executor) is LocalExecutor
         self.capacity = max(1, executor.capacity)
         # Per node.
         self.states: list[State | None] = []
@@ -483,47 +512,54 @@ class _Loop:
                 self.settle(node, stop.value)
                 return
             if type(request) is CallTask:
-                if self.inline:
-                    task = request.task
-                    if self.plain_local and task.timeout is None:
-                        # The pipeline's context is already the task's: call it directly.
-                        if context is None:
-                            value = _outcome(task.run, **request.inputs)
-                        else:
-                            value = context.run(_outcome, task.run, **request.inputs)
-                    else:
-                        value = executor.wait(
-                            executor.submit(
-                                _outcome,
-                                call_task_code,
-                                task,
-                                request.inputs,
-                                request.context,
-                                executor.timeout_handler,
-                            )
-                        )
+                future = self.submit(node, request, context)
+                if future is not None:  # it ran inline: go straight on
+                    value = executor.outcomes((future,))[0]
                     continue
-                self.submit(node, request)
                 return
             assert isinstance(request, MapChildren)
             self.expand(node, request)
             return
 
-    def submit(self, node: int, request: CallTask) -> None:
+    def submit(self, node: int, request: CallTask, context: Context | None) -> Any:
+        """Hand the node's call to the executor; return its future if it is already done.
+
+        A call that is not done is in flight: its outcome comes back through
+        :meth:`collect`, and a task with a ``timeout`` gets a deadline there. An
+        inline executor runs a call with a timeout in a daemon thread instead
+        (:class:`_SoftCall`), so that the loop can give up on it at its deadline.
+        """
         task = request.task
-        shipped = self.shipped.get(task)
-        if shipped is None:
-            shipped = self.shipped[task] = _code_only(task)
+        executor = self.executor
+        timeout = task.timeout
         self.submitting = node  # until it is in flight (see stop_in_flight)
-        future = self.executor.submit(call_task_code, shipped, request.inputs, request.context)
+        future: Any
+        if not self.inline:
+            shipped = self.shipped.get(task)
+            if shipped is None:
+                shipped = self.shipped[task] = _code_only(task)
+            future = executor.submit(call_task_code, shipped, request.inputs, request.context)
+        elif timeout is not None:
+            future = _SoftCall(executor, task, request.inputs, request.context)
+        elif context is None:
+            future = executor.submit(call_task_code, task, request.inputs, request.context)
+        else:  # inline, in the pipeline's own context (other context variables it set)
+            future = context.run(
+                executor.submit, call_task_code, task, request.inputs, request.context
+            )
+        if future.done():
+            self.submitting = -1
+            return future
         key = id(future)
         self.in_flight[key] = (future, node)
         self.submitting = -1
-        timeout = request.task.timeout
         if timeout is not None:
             self.seq += 1
             heapq.heappush(self.deadlines, (time.monotonic() + timeout, self.seq, key, timeout))
         future.add_done_callback(self.done.put)
+        if type(future) is _SoftCall:
+            future.start()
+        return None
 
     def cancel_calls(self) -> None:
         """The run was cancelled: start nothing more, and end the calls in flight.
@@ -606,7 +642,15 @@ class _Loop:
                 break
         # A call stopped at its timeout may still report in: it is no longer in flight.
         batch = [f for f in batch if self.in_flight.get(id(f), (None,))[0] is f]
-        for future, outcome in zip(batch, self.executor.outcomes(batch)):
+        outcomes: Sequence[tuple[bool, Any] | None]
+        if self.inline:  # timed calls in threads of their own: their outcome is theirs
+            outcomes = [f.outcome() if type(f) is _SoftCall else None for f in batch]
+            if None in outcomes:
+                outcomes = self.executor.outcomes(batch)
+        else:
+            outcomes = self.executor.outcomes(batch)
+        for future, outcome in zip(batch, outcomes):
+            assert outcome is not None
             _, node = self.in_flight.pop(id(future))
             self.advance(node, outcome)
         now = time.monotonic()
@@ -781,6 +825,57 @@ def _code_only(task: Task) -> Task:
     light = copy.copy(task)
     light.__dict__.update(_COORDINATOR_ONLY)
     return light
+
+
+class _SoftCall(Done):
+    """A timed call of an inline executor, made in a daemon thread.
+
+    The loop cannot give up on a call running in its own thread, so an inline
+    executor's call with a ``timeout`` runs (through the executor's ``submit``) in a
+    daemon thread instead; at the deadline the loop abandons it (a soft timeout: the
+    code runs on, and its outcome is ignored).
+    """
+
+    __slots__ = ("_args", "_callback", "_executor", "_finished")
+
+    def __init__(
+        self, executor: Executor, task: Task, inputs: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        super().__init__()
+        self._executor = executor
+        self._args = (task, inputs, context)
+        self._finished = False
+        self._callback: Callable[[Done], Any] | None = None
+
+    def done(self) -> bool:
+        """Whether the call has finished."""
+        return self._finished
+
+    def add_done_callback(self, fn: Callable[[Done], Any]) -> None:
+        """Call ``fn(self)`` when the call finishes (set before :meth:`start`)."""
+        self._callback = fn
+
+    def start(self) -> None:
+        """Start the call in a daemon thread."""
+        thread = threading.Thread(
+            target=copy_context().run, args=(self._run,), daemon=True, name="lockgate-timed-call"
+        )
+        thread.start()
+
+    def outcome(self) -> tuple[bool, Any]:
+        """``(True, value)`` or ``(False, exception)`` of the finished call."""
+        return (True, self._value) if self._error is None else (False, self._error)
+
+    def _run(self) -> None:
+        executor = self._executor
+        ok, value = executor.outcomes((executor.submit(call_task_code, *self._args),))[0]
+        if ok:
+            self._value = value
+        else:
+            self._error = value
+        self._finished = True
+        if self._callback is not None:
+            self._callback(self)
 
 
 def _child_starter(request: MapChildren, i: int) -> Callable[[State], Pipeline]:

@@ -51,6 +51,7 @@ from lockgate.engine.scheduler import (
     CallTask,
     MapChildren,
     Pipeline,
+    call_on,
     current_executor,
     run_pipeline,
 )
@@ -231,8 +232,12 @@ class TaskRunner(Runner):
                 raise ENDRUN(state)
             state = self.check_task_trigger(state, upstream, inputs, ignore_trigger)
             state = self.set_task_to_running(state, inputs)
-            outcome = yield CallTask(task, inputs, values)
-            state = self.get_task_run_state(state, inputs, _Replay(outcome))
+            if type(self).get_task_run_state is TaskRunner.get_task_run_state:
+                # The loop runs the code on its executor while other tasks go on.
+                outcome = yield CallTask(task, inputs, values)
+                state = self._state_of(state, inputs, outcome)
+            else:  # a subclass's step 11 runs the code itself, on this run's executor
+                state = self.get_task_run_state(state, inputs)
             state = self.cache_result(state, inputs)
             state = self.check_for_retry(state, inputs)
         except ENDRUN as end:
@@ -754,18 +759,17 @@ class TaskRunner(Runner):
         state: State,
         inputs: dict[str, Any],
         timeout_handler: Callable[..., Any] | None = None,
+        executor: Executor | None = None,
     ) -> State:
-        """Call ``task.run(**inputs)`` and turn the outcome into a state.
+        """Run ``task.run(**inputs)`` on the executor and turn the outcome into a state.
 
-        ``timeout_handler(task.run, timeout=task.timeout, **inputs)`` makes the call
-        when the task has a timeout (in a flow run, the scheduling loop has already
-        run the code on the executor and passes a handler that replays the outcome).
-        A return value gives ``Success("Task run succeeded.")``; a signal gives its
-        state; running past the timeout gives ``TimedOut``; an executor that could not
-        run the code or bring its outcome back, or code that raised ``SystemExit`` or
-        ``KeyboardInterrupt`` (:class:`~lockgate.engine.executors.base.TaskExitError`),
-        gives ``Failed`` naming the task and the reason; Ctrl-C on the run gives
-        ``Cancelled``; any
+        The call goes through ``executor.submit`` like every call of a task's code,
+        and its ``timeout`` is a deadline of the scheduling loop. A return value gives
+        ``Success("Task run succeeded.")``; a signal gives its state; running past the
+        timeout gives ``TimedOut``; an executor that could not run the code or bring
+        its outcome back, or code that raised ``SystemExit`` or ``KeyboardInterrupt``
+        (:class:`~lockgate.engine.executors.base.TaskExitError`), gives ``Failed``
+        naming the task and the reason; Ctrl-C on the run gives ``Cancelled``; any
         other exception gives ``Failed("Unexpected error: ...")`` with the exception
         as result. Inputs given as :class:`~lockgate.engine.result.Result` objects (as
         Prefect 0.5.1 passes them) are unwrapped to their values.
@@ -773,8 +777,11 @@ class TaskRunner(Runner):
         Args:
             state: the task's state; it must be Running.
             inputs: the keyword arguments for ``task.run``.
-            timeout_handler: see above; None calls ``task.run`` directly (a timeout is
-                then enforced by a thread, softly).
+            timeout_handler: accepted for code written against Prefect 0.5.1 and not
+                called: the timeout is the loop's deadline (soft on inline and thread
+                executors, hard where :meth:`Executor.stop` can kill the call).
+            executor: where the code runs (default: the executor of the flow run
+                under way, else inline).
 
         Returns:
             The state the task's code led to.
@@ -783,20 +790,22 @@ class TaskRunner(Runner):
             ENDRUN: with ``state`` unchanged when it is not Running; with the state
                 the task's code raised ENDRUN with.
         """
-        task = self.task
-        new: State
         if not isinstance(state, Running):
             raise ENDRUN(state)
-        if timeout_handler is None or type(timeout_handler) is not _Replay:
-            inputs = _unwrapped(inputs)
-            if timeout_handler is None and task.timeout is not None:
-                timeout_handler = _INLINE.timeout_handler
+        inputs = _unwrapped(inputs)
+        runner = executor or current_executor() or _INLINE
+        outcome = call_on(runner, self.task, inputs, ctx.current())
+        return self._state_of(state, inputs, outcome)
+
+    def _state_of(self, state: State, inputs: dict[str, Any], outcome: tuple[bool, Any]) -> State:
+        """Step 11's state for the call's outcome: ``(True, value)`` or ``(False, error)``."""
+        task = self.task
+        new: State
         try:
             try:
-                if timeout_handler is None:
-                    value = task.run(**inputs)
-                else:
-                    value = timeout_handler(task.run, timeout=task.timeout, **inputs)
+                ok, value = outcome
+                if not ok:
+                    raise value
             except RunInterrupted:
                 raise RunCancelledError("the flow run was interrupted (Ctrl-C).") from None
             except (SystemExit, KeyboardInterrupt) as exc:  # must not end the flow's process
@@ -969,21 +978,6 @@ def _when(moment: Any) -> str:
         return str(moment.strftime("%Y-%m-%d %H:%M:%S %Z")).strip()
     except AttributeError:
         return str(moment)
-
-
-class _Replay:
-    """A timeout handler that replays a call's outcome the loop already has."""
-
-    __slots__ = ("outcome",)
-
-    def __init__(self, outcome: tuple[bool, Any]) -> None:
-        self.outcome = outcome
-
-    def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        ok, value = self.outcome
-        if ok:
-            return value
-        raise value
 
 
 def _as_result(value: Any) -> ResultInterface:

@@ -13,7 +13,7 @@ from lockgate.engine.executors import Executor, LocalExecutor, SynchronousExecut
 from lockgate.engine.state import Failed, Success
 
 
-def test_submit_is_lazy_and_wait_computes_in_this_thread() -> None:
+def test_submit_computes_in_this_thread_and_returns_a_completed_future() -> None:
     executor = SynchronousExecutor()
     calls: list[int] = []
 
@@ -21,11 +21,19 @@ def test_submit_is_lazy_and_wait_computes_in_this_thread() -> None:
         calls.append(threading.get_ident())
         return x + y
 
-    delayed = executor.submit(record, 1, y=2)
-    assert calls == []  # nothing ran yet
-    assert executor.wait(delayed) == 3
-    assert calls == [threading.get_ident()]
+    future = executor.submit(record, 1, y=2)
+    assert calls == [threading.get_ident()]  # ran at once, here
+    assert future.done()
+    assert executor.wait(future) == 3 == future.compute()
     assert executor.wait("not a dask object") == "not a dask object"
+
+
+def test_a_failed_call_raises_when_read() -> None:
+    executor = SynchronousExecutor()
+    future = executor.submit(divmod, 1, 0)
+    assert isinstance(future.exception(), ZeroDivisionError)
+    with pytest.raises(ZeroDivisionError):
+        executor.wait(future)
 
 
 def test_the_same_call_submitted_twice_runs_twice() -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from lockgate.engine.state import State
 
 __all__ = [
+    "Done",
     "Executor",
     "ExecutorError",
     "RunCancelledError",
@@ -86,16 +87,95 @@ class WorkerLostError(ExecutorError):
     """The process (or Dask worker) running a task's code died before it finished."""
 
 
+_D = TypeVar("_D", bound="Done")
+
+
+class Done:
+    """A call that finished before :meth:`Executor.submit` returned: a completed future.
+
+    What the inline executors' ``submit`` returns (as dask's synchronous executor
+    returns a completed ``concurrent.futures.Future``), without a lock per call.
+    Build one with :meth:`of`.
+
+    Args:
+        value: what the call returned.
+        error: what it raised instead, or None.
+    """
+
+    __slots__ = ("_error", "_value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value = value
+        self._error = error
+
+    @classmethod
+    def of(cls: type[_D], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _D:
+        """Call ``fn(*args, **kwargs)`` now and keep what it returned or raised.
+
+        Returns:
+            The completed future.
+        """
+        try:
+            return cls(fn(*args, **kwargs))
+        except BaseException as exc:  # as a pool thread would: the caller reads it
+            return cls(None, exc)
+
+    def done(self) -> bool:
+        """Always True: the call has finished."""
+        return True
+
+    def cancel(self) -> bool:
+        """Always False: a finished call cannot be cancelled."""
+        return False
+
+    def cancelled(self) -> bool:
+        """Always False."""
+        return False
+
+    def result(self, timeout: float | None = None) -> Any:
+        """What the call returned.
+
+        Args:
+            timeout: ignored (the call has finished).
+
+        Raises:
+            BaseException: what the call raised.
+        """
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """What the call raised, or None.
+
+        Args:
+            timeout: ignored (the call has finished).
+        """
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[Done], Any]) -> None:
+        """Call ``fn(self)`` now: the call has finished."""
+        fn(self)
+
+    def __repr__(self) -> str:
+        if self._error is not None:
+            return f"<Done raised {self._error!r}>"
+        return f"<Done returned {type(self._value).__name__}>"
+
+
 class Executor:
     """Base class of executors.
 
     An executor offers ``start()`` (a context manager around a run), ``submit``,
-    ``map`` and ``wait``. The scheduling loop keeps up to :attr:`capacity` calls in
-    flight: with ``capacity == 1`` it calls ``wait(submit(...))`` for one call at a
-    time; above that, ``submit`` must return a future with
-    ``add_done_callback(callback)`` (as :class:`concurrent.futures.Future` has), and
-    the loop reads finished ones with :meth:`outcomes`. Executors must pickle: only
-    their settings travel, never a running pool.
+    ``map`` and ``wait``. ``submit`` always returns a future: one with ``done()`` and
+    ``add_done_callback(callback)`` (as :class:`concurrent.futures.Future` has).
+    Executors that run the call inline return a completed one (:class:`Done`), and
+    the scheduling loop goes straight on when ``done()`` is True; otherwise it keeps
+    up to :attr:`capacity` calls in flight and reads finished ones with
+    :meth:`outcomes`. Timeouts are the loop's: at a call's deadline it gives up on
+    the call (a *soft* timeout) and calls :meth:`stop`, which kills it on executors
+    with :attr:`hard_timeouts`. Executors must pickle: only their settings travel,
+    never a running pool.
     """
 
     capacity: int = 1
@@ -110,7 +190,15 @@ class Executor:
         yield
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Start ``fn(*args, **kwargs)`` and return a future (or the result itself)."""
+        """Start ``fn(*args, **kwargs)`` and return its future.
+
+        Returns:
+            A future with ``done()`` and ``add_done_callback``; a completed one
+            (:class:`Done`) when the call ran inline.
+
+        Raises:
+            NotImplementedError: in the base class.
+        """
         raise NotImplementedError
 
     def map(self, fn: Callable[..., Any], *args: Sequence[Any]) -> list[Any]:
@@ -192,10 +280,11 @@ class Executor:
     ) -> Any:
         """Call ``fn`` inline and raise ``TaskTimeoutError`` if it runs past ``timeout`` s.
 
-        Used when the calling thread runs the task itself (``capacity == 1``). This is
-        a *soft* timeout (:func:`lockgate.utilities.executors.thread_timeout`): ``fn``
-        runs in a daemon thread that is abandoned (it keeps running until it returns)
-        when time is up.
+        Kept for code written against Prefect 0.5.1's executors; a flow run never
+        calls it (its timeouts are the scheduling loop's deadlines). This is a *soft*
+        timeout (:func:`lockgate.utilities.executors.thread_timeout`): ``fn`` runs in a
+        daemon thread that is abandoned (it keeps running until it returns) when time
+        is up.
 
         Raises:
             TaskTimeoutError: when ``fn`` did not return in time.

@@ -6,7 +6,7 @@ import queue
 from collections.abc import Callable
 from typing import Any
 
-from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.base import Done, Executor
 
 __all__ = ["LocalExecutor"]
 
@@ -15,17 +15,30 @@ class LocalExecutor(Executor):
     """Run each task inline, one at a time, in the calling thread (the default).
 
     The easiest executor to debug: a breakpoint in a task stops the whole run.
-    Timeouts are soft: the task is marked ``TimedOut`` and its call is abandoned in a
-    daemon thread.
+    Timeouts are soft: a task with a ``timeout`` runs in a daemon thread the loop
+    gives up on at its deadline (the task is marked ``TimedOut``; the call runs on).
     """
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn`` now and return its result (already "done")."""
-        return fn(*args, **kwargs)
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Done:
+        """Call ``fn(*args, **kwargs)`` now.
+
+        Returns:
+            The completed future: its ``result()`` is what ``fn`` returned (or raises
+            what it raised).
+        """
+        return Done.of(fn, *args, **kwargs)
 
     def wait(self, futures: Any) -> Any:
-        """Results are computed at submit time, so return them unchanged."""
-        return futures
+        """The result of one future, or the list of results of a list of futures.
+
+        Anything that is not a future comes back unchanged.
+
+        Raises:
+            BaseException: what a call raised.
+        """
+        if isinstance(futures, list):
+            return [_result(f) for f in futures]
+        return _result(futures)
 
     def queue(self, maxsize: int = 0) -> queue.Queue[Any]:
         """A ``queue.Queue`` (tasks run in this thread, so a plain queue is shared).
@@ -40,3 +53,7 @@ class LocalExecutor(Executor):
 
     def __repr__(self) -> str:
         return "LocalExecutor()"
+
+
+def _result(future: Any) -> Any:
+    return future.result() if isinstance(future, Done) else future

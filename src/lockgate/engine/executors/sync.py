@@ -14,20 +14,39 @@ import dask
 import dask.base
 from dask.delayed import delayed
 
-from lockgate.engine.executors.base import Executor
+from lockgate.engine.executors.base import Done, Executor
 from lockgate.engine.executors.local import LocalExecutor
 
-__all__ = ["SynchronousExecutor"]
+__all__ = ["DelayedDone", "SynchronousExecutor"]
+
+
+class DelayedDone(Done):
+    """A completed future that can also be read as a computed ``dask.delayed`` call."""
+
+    __slots__ = ()
+
+    def compute(self) -> Any:
+        """The call's result, as ``dask.delayed(...).compute()`` gives it.
+
+        Raises:
+            BaseException: what the call raised.
+        """
+        return self.result()
+
+
+def _compute(value: Any) -> Any:
+    return dask.base.compute(value, scheduler="synchronous")[0]  # type: ignore[no-untyped-call]
 
 
 class SynchronousExecutor(Executor):
     """Run each task's code in the calling thread, one at a time, through ``dask``.
 
-    :meth:`submit` builds a ``dask.delayed`` call and :meth:`wait` computes it with
-    dask's ``"synchronous"`` scheduler. Runs give the same states as with
+    :meth:`submit` computes a ``dask.delayed`` call with dask's ``"synchronous"``
+    scheduler at once and returns the completed future (whose ``compute()``, as a
+    delayed object's, gives the result). Runs give the same states as with
     :class:`~lockgate.engine.executors.LocalExecutor`, which does the same work
-    without dask; this executor is for code that expects dask objects from
-    ``submit`` (as Prefect 0.5.1's did). Timeouts are soft.
+    without dask; this executor is for code that runs under dask's scheduler.
+    Timeouts are soft.
     """
 
     def __repr__(self) -> str:
@@ -43,29 +62,34 @@ class SynchronousExecutor(Executor):
         with dask.config.set(scheduler="synchronous") as config:
             yield config
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A ``dask.delayed`` call of ``fn(*args, **kwargs)``; nothing runs until :meth:`wait`.
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> DelayedDone:
+        """Compute ``fn(*args, **kwargs)`` now, as a ``dask.delayed`` call, in this thread.
 
         Every call is its own (``pure=False``): submitting the same call twice runs it
         twice.
 
         Returns:
-            The ``dask.delayed`` object.
+            The completed future.
         """
-        return delayed(fn, pure=False)(*args, **kwargs)
+        return DelayedDone.of(_compute, delayed(fn, pure=False)(*args, **kwargs))
 
     def wait(self, futures: Any) -> Any:
-        """Compute ``futures`` (one delayed call, or any structure holding some) here.
+        """The results of ``futures`` (one, or any structure holding some), computed here.
 
-        Values that are not dask objects come back unchanged.
+        Completed futures give their results; ``dask.delayed`` objects are computed
+        with the synchronous scheduler; other values come back unchanged.
 
         Returns:
-            The same structure, with every delayed call replaced by its result.
+            The same structure, with every future replaced by its result.
 
         Raises:
-            Exception: whatever a call raised.
+            BaseException: whatever a call raised.
         """
-        return dask.base.compute(futures, scheduler="synchronous")[0]  # type: ignore[no-untyped-call]
+        if isinstance(futures, Done):
+            return futures.result()
+        if isinstance(futures, list):
+            futures = [f.result() if isinstance(f, Done) else f for f in futures]
+        return _compute(futures)
 
     # Tasks run in this thread, as on the LocalExecutor: a plain queue is shared.
     queue = LocalExecutor.queue
