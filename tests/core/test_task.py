@@ -491,6 +491,36 @@ class TestBinding:
         # The functional API's copy is another task, whether the id was read or not.
         assert fresh.copy().id != fresh.id and Task().copy().id != fresher.copy().id
 
+    def test_task_ids_are_distinct_version_4_uuids(self) -> None:
+        import uuid
+
+        from lockgate.core.task import new_task_id
+
+        ids = [new_task_id() for _ in range(1000)]  # more than one batch from the OS
+        assert len(set(ids)) == 1000
+        for text in ids[:300]:
+            parsed = uuid.UUID(text)
+            assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+    @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+    def test_a_forked_process_does_not_reuse_its_parents_ids(self) -> None:
+        import os
+
+        from lockgate.core.task import new_task_id
+
+        new_task_id()  # the parent now holds spare ids
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its next ids and leave at once
+            os.write(write, " ".join(new_task_id() for _ in range(5)).encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            child_ids = set(pipe.read().split())
+        os.waitpid(pid, 0)
+        parent_ids = {new_task_id() for _ in range(5)}
+        assert len(child_ids) == 5 and not child_ids & parent_ids
+
     def test_copy_honours_a_class_that_customizes_copying(self) -> None:
         class Custom(Task):
             def __copy__(self) -> Custom:
