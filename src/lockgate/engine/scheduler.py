@@ -159,7 +159,8 @@ def call_task_code(
             (which must not end the process or worker running it).
         Exception: whatever else the task's code raised.
     """
-    token = ctx.set_values(context)
+    # Inline, the pipeline's context is in force already: no need to set it again.
+    token = None if ctx.current() is context else ctx.set_values(context)
     try:
         return task.run(**inputs)
     except RunInterrupted:
@@ -167,7 +168,8 @@ def call_task_code(
     except (SystemExit, KeyboardInterrupt) as exc:
         raise task_exit_error(exc) from exc
     finally:
-        ctx.reset(token)
+        if token is not None:
+            ctx.reset(token)
 
 
 TASK_CALL_CODES = frozenset({call_task_code.__code__})
@@ -513,10 +515,14 @@ class _Loop:
                 return
             if type(request) is CallTask:
                 future = self.submit(node, request, context)
-                if future is not None:  # it ran inline: go straight on
+                if future is None:
+                    return  # in flight: collect() resumes the pipeline
+                # It ran inline: go straight on (a Done holds its own outcome).
+                if type(future) is Done:
+                    value = future.outcome()
+                else:
                     value = executor.outcomes((future,))[0]
-                    continue
-                return
+                continue
             assert isinstance(request, MapChildren)
             self.expand(node, request)
             return
@@ -861,10 +867,6 @@ class _SoftCall(Done):
             target=copy_context().run, args=(self._run,), daemon=True, name="lockgate-timed-call"
         )
         thread.start()
-
-    def outcome(self) -> tuple[bool, Any]:
-        """``(True, value)`` or ``(False, exception)`` of the finished call."""
-        return (True, self._value) if self._error is None else (False, self._error)
 
     def _run(self) -> None:
         executor = self._executor

@@ -157,6 +157,10 @@ class Done:
         """Call ``fn(self)`` now: the call has finished."""
         fn(self)
 
+    def outcome(self) -> tuple[bool, Any]:
+        """``(True, value)`` or ``(False, exception)``: the finished call's outcome."""
+        return (True, self._value) if self._error is None else (False, self._error)
+
     def __repr__(self) -> str:
         if self._error is not None:
             return f"<Done raised {self._error!r}>"
