@@ -2,20 +2,22 @@
 
 Every flow run, whatever the executor, goes through one loop (:class:`_Loop`).
 Each task of the flow is a *node*; when a mapped task expands, each of its children
-becomes a node too. The loop keeps, per node index:
+becomes a node too. The loop keeps two kinds of data, both plain lists indexed by node:
 
-* ``states[i]``: the node's current state;
-* ``unavailable[i]``: how many upstream nodes it still waits for; at zero it is
-  pushed on the ``ready`` stack;
-* ``dependents[i]``: the nodes whose ``unavailable`` count drops when it is done;
-* ``pipelines[i]``: the node's suspended TaskRunner pipeline, if it is under way.
+* the flow's graph (:class:`_Graph`), built once per run and never changed: the
+  tasks, the edges into and out of each, which may map, which to keep;
+* the per-node arrays that change as the run goes (documented on :class:`_Loop`),
+  chief among them ``states[i]``, ``unavailable[i]`` (upstream nodes still awaited;
+  at zero the node is pushed on the ``ready`` stack) and ``pipelines[i]`` (the
+  node's suspended TaskRunner pipeline, while it is under way).
 
 A node's pipeline (:meth:`TaskRunner.pipeline`) runs in the loop's thread, step by
 step, and *yields* when it needs something from outside:
 
-* :class:`CallTask`: run the task's own code. The loop hands it to the executor
-  (up to ``executor.capacity`` calls in flight, each with its timeout watched) and
-  sends the outcome back into the pipeline.
+* :class:`CallTask`: run the task's own code. The loop hands it to the executor's
+  ``submit``; a future that is already done (an inline executor's) goes straight
+  back into the pipeline, others are kept in flight (up to ``executor.capacity``),
+  each task's ``timeout`` a deadline the loop watches.
 * :class:`MapChildren`: run one child per mapped item. The loop adds the children
   as nodes and sends their final states back when all have settled.
 
@@ -195,11 +197,9 @@ def run_pipeline(pipeline: Pipeline, executor: Executor) -> State:
     that end Retrying are retried on the clock in force; the pipeline's own final
     state is returned as it is, even when Scheduled.
     """
-    loop = _Loop(executor)
-    root = loop.add_node(Pending(), lambda _state: pipeline, retry=False)
-    loop.ready.append(root)
+    loop = _Loop(executor, root=lambda _state: pipeline)
     loop.run()
-    state = loop.states[root]
+    state = loop.states[0]
     assert state is not None
     executor.collect([state])
     return state
@@ -229,10 +229,7 @@ def call_on(
         got.append((yield CallTask(task, inputs, context)))
         return _CALLED
 
-    loop = _Loop(executor)
-    root = loop.add_node(Pending(), one_call, retry=False)
-    loop.ready.append(root)
-    loop.run()
+    _Loop(executor, root=one_call).run()
     return got[0]
 
 
@@ -279,104 +276,191 @@ def run_tasks(
     tasks = flow.sorted_tasks()
     n = len(tasks)
     index = {t: i for i, t in enumerate(tasks)}
-    start = {index[t] for t in start_tasks}
+    start = frozenset(index[t] for t in start_tasks)
+    in_edges = [[(e, index[e.upstream_task]) for e in flow._edges_to.get(t, ())] for t in tasks]
 
     # Which tasks this run computes: all, or the start tasks and their descendants.
     if start:
-        computed = [False] * n
-        for i in sorted(start):
-            computed[i] = True
-        for i, t in enumerate(tasks):
-            if not computed[i] and any(
-                computed[index[e.upstream_task]] for e in flow._edges_to.get(t, ())
-            ):
+        computed = [i in start for i in range(n)]
+        for i in range(n):  # topological order: upstream tasks come first
+            if not computed[i] and any(computed[u] for _, u in in_edges[i]):
                 computed[i] = True
     else:
         computed = [True] * n
 
-    loop = _Loop(executor, cancel)
-    loop.interrupt = interrupt
-    loop.retry_children = wait_for_retries
+    states: list[State] = []
     to_run = [False] * n
     for i, t in enumerate(tasks):
         given = task_states.get(t)
         state = initial_state(given, i in start)
+        states.append(state)
         to_run[i] = computed[i] and not (
             given is not None
             and isinstance(state, Finished)
             and not isinstance(state, (Cached, Mapped))
         )
-        loop.add_node(state, None, retry=wait_for_retries)
-
-    loop.in_edges = [[] for _ in range(n)]
-    loop.edge_dependents = [[] for _ in range(n)]
-    loop.needed_by = [0] * n
-    for i, t in enumerate(tasks):
-        for e in flow._edges_to.get(t, ()):
-            u = index[e.upstream_task]
-            loop.in_edges[i].append((e, u))
-            if to_run[i]:
-                loop.edge_dependents[u].append((i, e.mapped))
-                loop.needed_by[u] += 1
-                if to_run[u]:
-                    loop.unavailable[i] += 1
-    loop.keep = {index[t] for t in keep if t in index}
-    loop.task_count = n
-    loop.tasks = tasks
-    loop.start_tasks = start
-    loop.may_map = [any(e.mapped for e, _ in edges) for edges in loop.in_edges]
-    loop.run_one = run_one
-    loop.ready.extend(i for i in range(n - 1, -1, -1) if to_run[i] and loop.unavailable[i] == 0)
+    graph = _Graph(tasks, in_edges, to_run, frozenset(index[t] for t in keep if t in index), start)
+    loop = _Loop(
+        executor,
+        graph,
+        states=states,
+        to_run=to_run,
+        run_one=run_one,
+        cancel=cancel,
+        interrupt=interrupt,
+        wait_for_retries=wait_for_retries,
+    )
     loop.run()
     return {t: st for t, st in zip(tasks, loop.states) if st is not None}
 
 
-class _Loop:
-    """The loop's indexed state and its event handlers (see the module docstring)."""
+class _Graph:
+    """The flow's tasks as the loop sees them: built once per run, never changed.
 
-    def __init__(self, executor: Executor, cancel: threading.Event | None = None) -> None:
+    Task ``i`` of the flow (in topological order) is node ``i`` of the loop; mapped
+    children, added while the run goes, come after the ``size`` task nodes.
+
+    * ``tasks[i]``: the task.
+    * ``in_edges[i]``: ``(edge, u)`` for each edge into task ``i`` from task ``u``.
+    * ``out_edges[u]``: ``(i, mapped)`` for each edge from task ``u`` into a task ``i``
+      this run computes: what ``u`` makes available, item by item when ``mapped``.
+    * ``may_map[i]``: task ``i`` has a mapped edge in (its pipeline may wait for its
+      children, so it needs a context of its own).
+    * ``keep``: the tasks whose results the caller wants back: never released.
+    * ``start``: the start tasks (their upstream states and triggers are not checked).
+    """
+
+    __slots__ = ("in_edges", "keep", "may_map", "out_edges", "size", "start", "tasks")
+
+    def __init__(
+        self,
+        tasks: Sequence[Task] = (),
+        in_edges: Sequence[list[tuple[Edge, int]]] = (),
+        to_run: Sequence[bool] = (),
+        keep: frozenset[int] = frozenset(),
+        start: frozenset[int] = frozenset(),
+    ) -> None:
+        self.tasks = tasks
+        self.size = len(tasks)
+        self.in_edges = in_edges
+        self.out_edges: list[list[tuple[int, bool]]] = [[] for _ in tasks]
+        for i, edges in enumerate(in_edges):
+            if to_run[i]:
+                for e, u in edges:
+                    self.out_edges[u].append((i, e.mapped))
+        self.may_map = [any(e.mapped for e, _ in edges) for edges in in_edges]
+        self.keep = keep
+        self.start = start
+
+
+_NO_TASKS = _Graph()  # a loop that drives pipelines (TaskRunner.run), not a flow's tasks
+
+
+class _Loop:
+    """The loop's indexed state and its event handlers (see the module docstring).
+
+    Built in one go by its constructor: for a flow run (:func:`run_tasks`) from the
+    flow's :class:`_Graph` and each task's starting state; to drive one pipeline
+    (:func:`run_pipeline`, :func:`call_on`) from a ``root`` that starts it. Nodes are
+    indexed ``0, 1, ...``: first the graph's tasks (:meth:`is_task`), then mapped
+    children as they are added (:meth:`add_node`). What changes as the run goes:
+
+    Per node (lists indexed by node):
+
+    * ``states[i]``: the node's current state; None once its result is released.
+    * ``starters[i]``: for a child (or the root), ``starter(state)`` gives its pipeline;
+      None for a task, whose pipeline comes from ``run_one``.
+    * ``retry[i]``: whether a Scheduled (Retrying) end waits on the clock and reruns.
+    * ``pipelines[i]``: the suspended pipeline while the node is under way, else None.
+    * ``contexts[i]``: the ``contextvars.Context`` that pipeline runs in (None: the
+      loop's own, when it never waits while others run).
+    * ``unavailable[i]``: how many upstream nodes it still waits for; at 0 it is ready.
+    * ``dependents[i]``: children waiting for child ``i`` (child to child, by index).
+    * ``parent[i]``: the mapped node a child belongs to; -1 for a task or the root.
+    * ``origins[i]``: the context a child's pipeline starts from (its parent's).
+    * ``map_index[i]``: a child's index in its parent's map; -1 otherwise.
+    * ``readers_left[i]``: downstream children still to read child ``i``'s result; -1
+      when it must be kept.
+    * ``needed_by[u]``: (tasks only) downstream tasks not yet done with task ``u``'s
+      result; at 0 (and not in ``graph.keep``) it is released.
+
+    Per mapped node that has expanded (dicts keyed by node):
+
+    * ``children[p]``: its children's nodes, in map-index order.
+    * ``live[p]``: its Mapped state so far, which readers see while it expands.
+    * ``unsettled[p]``: how many of its children have not ended yet.
+
+    Scheduling:
+
+    * ``ready``: nodes to start, a LIFO stack (depth first).
+    * ``timed``: a heap of ``(start_time, seq, node)``: retries waiting for their time.
+    * ``in_flight``: ``id(future) -> (future, node)`` for calls the executor runs.
+    * ``deadlines``: a heap of ``(monotonic time, seq, id(future), timeout)``.
+    * ``done``: the queue futures put themselves on when they finish.
+    * ``submitting``: the node whose call is being handed to the executor, else -1.
+    * ``shipped``: each task as sent to other processes (see :func:`_code_only`).
+    """
+
+    def __init__(
+        self,
+        executor: Executor,
+        graph: _Graph = _NO_TASKS,
+        *,
+        states: Sequence[State] = (),
+        to_run: Sequence[bool] = (),
+        run_one: RunOne | None = None,
+        root: Callable[[State], Pipeline] | None = None,
+        cancel: threading.Event | None = None,
+        interrupt: CtrlC | None = None,
+        wait_for_retries: bool = True,
+    ) -> None:
         self.executor = executor
+        self.graph = graph
+        self.run_one = run_one
         self.cancel = cancel
-        self.interrupt: CtrlC | None = None
+        self.interrupt = interrupt
+        self.wait_for_retries = wait_for_retries
         self.waiting_logged = False
         self.inline = executor.capacity <= 1
         self.capacity = max(1, executor.capacity)
-        # Per node.
-        self.states: list[State | None] = []
-        self.starters: list[Callable[[State], Pipeline] | None] = []  # children
-        self.retry: list[bool] = []  # whether a Scheduled (Retrying) node waits and reruns
-        self.retry_children = True
-        self.pipelines: list[Pipeline | None] = []
-        self.contexts: list[Context | None] = []
-        self.unavailable: list[int] = []
-        self.dependents: list[list[int]] = []
-        self.parent: list[int] = []  # the mapped task a child belongs to, else -1
-        self.origins: list[Context | None] = []  # the context a child's pipeline starts in
-        self.map_index: list[int] = []
-        self.readers_left: list[int] = []  # children: unfinished downstream children reading it
+        n = graph.size
+        # Per node: the graph's tasks first.
+        self.states: list[State | None] = list(states)
+        self.starters: list[Callable[[State], Pipeline] | None] = [None] * n
+        self.retry: list[bool] = [wait_for_retries] * n
+        self.pipelines: list[Pipeline | None] = [None] * n
+        self.contexts: list[Context | None] = [None] * n
+        self.unavailable: list[int] = [0] * n
+        self.dependents: list[list[int]] = [[] for _ in range(n)]
+        self.parent: list[int] = [-1] * n
+        self.origins: list[Context | None] = [None] * n
+        self.map_index: list[int] = [-1] * n
+        self.readers_left: list[int] = [-1] * n
+        self.needed_by: list[int] = [len(out) for out in graph.out_edges]
+        for i, edges in enumerate(graph.in_edges):
+            if to_run[i]:
+                self.unavailable[i] = sum(1 for _, u in edges if to_run[u])
         # Per mapped node that expanded.
         self.children: dict[int, list[int]] = {}
-        self.live: dict[int, Mapped] = {}  # the parent's Mapped-so-far, shared by readers
+        self.live: dict[int, Mapped] = {}
         self.unsettled: dict[int, int] = {}
-        # Per task node (set by run_tasks; empty when driving a single pipeline).
-        self.task_count = 0
-        self.tasks: Sequence[Task] = ()
-        self.start_tasks: set[int] = set()
-        self.may_map: list[bool] = []
-        self.run_one: RunOne | None = None
-        self.in_edges: list[list[tuple[Edge, int]]] = []
-        self.edge_dependents: list[list[tuple[int, bool]]] = []
-        self.needed_by: list[int] = []
-        self.keep: set[int] = set()
-        # Scheduling.
-        self.ready: list[int] = []
-        self.timed: list[tuple[Any, int, int]] = []  # (start_time, tie-breaker, node)
+        # Scheduling: tasks ready now, first task on top.
+        self.ready: list[int] = [
+            i for i in range(n - 1, -1, -1) if to_run[i] and self.unavailable[i] == 0
+        ]
+        self.timed: list[tuple[Any, int, int]] = []
         self.seq = 0
-        self.in_flight: dict[int, tuple[Any, int]] = {}  # id(future) -> (future, node)
-        self.submitting = -1  # the node whose call is being handed to the executor
-        self.deadlines: list[tuple[float, int, int, float]] = []  # (at, seq, id, timeout)
+        self.in_flight: dict[int, tuple[Any, int]] = {}
+        self.submitting = -1
+        self.deadlines: list[tuple[float, int, int, float]] = []
         self.done: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.shipped: dict[Task, Task] = {}  # what is sent of each task (see _code_only)
+        self.shipped: dict[Task, Task] = {}
+        if root is not None:  # its own Scheduled end is returned, not waited for
+            self.ready.append(self.add_node(Pending(), root, retry=False))
+
+    def is_task(self, node: int) -> bool:
+        """Whether ``node`` is one of the graph's tasks (not a mapped child or a root)."""
+        return node < self.graph.size
 
     # -- nodes ------------------------------------------------------------------------
     def add_node(
@@ -476,7 +560,7 @@ class _Loop:
             context = origin.copy() if origin is not None else copy_context()
         elif origin is not None:
             context = origin
-        elif starter is not None or self.may_map[node]:
+        elif starter is not None or self.graph.may_map[node]:
             context = copy_context()
         else:
             context = None
@@ -484,8 +568,9 @@ class _Loop:
         if starter is None:  # a task of the flow
             run_one = self.run_one
             assert run_one is not None
-            upstream = {e: self.upstream_state(u) for e, u in self.in_edges[node]}
-            args = (self.tasks[node], state, upstream, node in self.start_tasks)
+            graph = self.graph
+            upstream = {e: self.upstream_state(u) for e, u in graph.in_edges[node]}
+            args = (graph.tasks[node], state, upstream, node in graph.start)
             if context is None:
                 self.pipelines[node] = run_one(*args)
             else:
@@ -675,15 +760,16 @@ class _Loop:
         """A mapped task asks for its children: add them as nodes of the loop."""
         count = len(request.states)
         readers = self._child_readers(node)
+        is_task = self.is_task(node)
         mapped_upstreams = (
-            [u for e, u in self.in_edges[node] if e.mapped and u in self.children]
-            if node < self.task_count
+            [u for e, u in self.graph.in_edges[node] if e.mapped and u in self.children]
+            if is_task
             else []
         )
         ids: list[int] = []
         for i, state in enumerate(request.states):
             child = self.add_node(
-                state, _child_starter(request, i), retry=self.retry_children, parent=node
+                state, _child_starter(request, i), retry=self.wait_for_retries, parent=node
             )
             self.map_index[child] = i
             self.origins[child] = request.context
@@ -705,8 +791,8 @@ class _Loop:
         self.ready.extend(c for c in reversed(ids) if self.unavailable[c] == 0)
         # Streaming: downstream mapped tasks may expand now, child waiting for child.
         # They go on top of the stack, so they expand before the first child runs.
-        if node < self.task_count:
-            for d, mapped in reversed(self.edge_dependents[node]):
+        if is_task:
+            for d, mapped in reversed(self.graph.out_edges[node]):
                 if mapped:
                     self.unavailable[d] -= 1
                     if self.unavailable[d] == 0:
@@ -740,21 +826,22 @@ class _Loop:
             self.unavailable[d] -= 1
             if self.unavailable[d] == 0:
                 ready.append(d)
-        if node < self.task_count:
+        if self.is_task(node):
             expanded = node in self.children
-            for d, mapped in reversed(self.edge_dependents[node]):
+            graph = self.graph
+            for d, mapped in reversed(graph.out_edges[node]):
                 if mapped and expanded:
                     continue  # made available when this node expanded
                 self.unavailable[d] -= 1
                 if self.unavailable[d] == 0:
                     ready.append(d)
-            for _, u in self.in_edges[node]:
+            for _, u in graph.in_edges[node]:
                 self.needed_by[u] -= 1
-                if self.needed_by[u] == 0 and u not in self.keep:
+                if self.needed_by[u] == 0 and u not in graph.keep:
                     self.release_task(u)
         else:
             parent = self.parent[node]
-            if 0 <= parent < self.task_count:
+            if parent >= 0 and self.is_task(parent):
                 self.release_read_children(parent, self.map_index[node])
 
     # -- releasing results --------------------------------------------------------------
@@ -764,16 +851,16 @@ class _Loop:
         Children can be let go one by one only when every downstream task maps over
         this one; a task that takes the whole list needs every child's result.
         """
-        if node >= self.task_count or node in self.keep:
+        if not self.is_task(node) or node in self.graph.keep:
             return -1
-        dependents = self.edge_dependents[node]
+        dependents = self.graph.out_edges[node]
         if not dependents or not all(mapped for _, mapped in dependents):
             return -1
         return len(dependents)
 
     def release_read_children(self, reader_task: int, i: int) -> None:
         """A child of ``reader_task`` finished: drop upstream children nothing else reads."""
-        for e, u in self.in_edges[reader_task]:
+        for e, u in self.graph.in_edges[reader_task]:
             siblings = self.children.get(u)
             if not e.mapped or siblings is None or i >= len(siblings):
                 continue
