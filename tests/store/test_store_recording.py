@@ -495,3 +495,51 @@ def test_add_log_refuses_a_read_only_store(
     with pytest.raises(StoreError, match="read-only"):
         store.add_log(recorder.flow_run_id, "INFO", "someone", "never kept")
     assert store.logs(recorder.flow_run_id) == before
+
+
+def test_a_reader_can_read_a_few_tasks_of_a_run_without_reading_every_row(
+    store: RunStore,
+) -> None:
+    @task
+    def numbers() -> list[int]:
+        return [1, 2, 3]
+
+    @task
+    def check(x: int) -> int:
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    @task
+    def total(xs: list[int]) -> int:
+        return sum(xs)
+
+    with Flow("outline") as flow:
+        checked = check.map(numbers())
+        total(checked)
+        check(5)
+    recorder = store.recorder()
+    flow.run(store=recorder)
+    run_id = recorder.flow_run_id
+    every = store.task_runs(run_id)
+    slugs = flow.slugs()
+
+    outline, count = store.task_outline(run_id)
+    assert count == len(every) == 7
+    first = {r.task_slug: r for r in sorted(every, key=lambda r: -r.map_index)}  # lowest wins
+    assert outline == [
+        (slug, first[slug].state) for slug in dict.fromkeys(r.task_slug for r in every)
+    ]
+    assert dict(outline)[slugs[checked]] == "Mapped"
+
+    some = store.task_runs(run_id, slugs=[slugs[checked]])
+    assert [(r.task_slug, r.map_index) for r in some] == [
+        (r.task_slug, r.map_index) for r in every if r.task_slug == slugs[checked]
+    ]
+    assert store.task_runs(run_id, slugs=[]) == []
+
+    failed, failed_count = store.failed_task_runs(run_id, 5)
+    assert [(r.task_slug, r.map_index) for r in failed] == [(slugs[checked], 1)]
+    assert failed_count == 1  # the TriggerFailed total is left out
+    assert "ValueError: two" in (failed[0].traceback or "")
+    assert store.failed_task_runs(run_id, 0) == ([], 1)

@@ -13,6 +13,7 @@ resume``); 130 the run was cancelled (Ctrl-C, or ``lockgate cancel``).
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -569,41 +570,73 @@ def show(
             history = runs.task_history(run_record.id, task, store=opened)
             _show_task(console, run_record, history, limit)
             return
-        run_record, records = runs.show(run_id, store=opened)
-        graph = opened.get_run_graph(run_record.id) if records else None
+        run_record = opened.get_run(run_id)
+        page = _TaskPage.read(opened, run_record.id, limit)
     console.print(run_header(run_record, reveal=show_secrets))
     console.print()
-    if not records:
+    if not page.slugs:
         console.print("No task runs recorded.")
         return
-    _show_tasks(console, run_record.id, records, graph, limit, all_children)
+    _show_tasks(console, run_record.id, page, limit, all_children)
+
+
+@dataclass
+class _TaskPage:
+    """What ``show`` lists of a run's tasks, read without reading every task run.
+
+    Attributes:
+        slugs: every task's slug, in dependency order.
+        states: each task's state (its own row's, or its first child's).
+        total: how many task runs (tasks and mapped children) the run has.
+        records: the task runs of the first ``limit`` tasks only.
+        failed: the first task runs with a traceback (TriggerFailed left out).
+        failed_total: how many task runs have one.
+    """
+
+    slugs: list[str]
+    states: dict[str, str]
+    total: int
+    records: "list[TaskRunRecord]"
+    failed: "list[TaskRunRecord]"
+    failed_total: int
+
+    @classmethod
+    def read(cls, store: "RunStore", run_id: str, limit: int) -> "_TaskPage":
+        from lockgate.cli.render import dependency_order
+
+        outline, total = store.task_outline(run_id)
+        if not outline:
+            return cls([], {}, 0, [], [], 0)
+        slugs = dependency_order([slug for slug, _ in outline], store.get_run_graph(run_id))
+        records = store.task_runs(run_id, slugs=slugs[:limit])
+        failed, failed_total = store.failed_task_runs(run_id, _TRACEBACKS)
+        return cls(slugs, dict(outline), total, records, failed, failed_total)
+
+
+_TRACEBACKS = 10
+"""Tracebacks ``show`` prints at most."""
 
 
 def _show_tasks(
-    console: "Console",
-    run_id: str,
-    records: "list[TaskRunRecord]",
-    graph: dict[str, Any] | None,
-    limit: int,
-    all_children: bool,
+    console: "Console", run_id: str, page: _TaskPage, limit: int, all_children: bool
 ) -> None:
     """The task table of ``show`` in dependency order, cut after ``limit`` rows with a
     note saying what was left out, then the tracebacks of failures (at most ten).
 
-    Only the tasks that can be listed are laid out, so a run of 100,000 tasks costs
-    what reading it costs, not what drawing 100,000 rows would.
+    Only the tasks that can be listed are read and laid out, so a run of 100,000 tasks
+    costs what its first ``limit`` tasks cost, not what reading every row would.
     """
     from rich.rule import Rule
     from rich.text import Text
 
-    from lockgate.cli.render import dependency_order, failures, short_id, tasks_table
+    from lockgate.cli.render import failures, short_id, tasks_table
 
     by_slug: dict[str, list[TaskRunRecord]] = {}
-    for rec in records:
+    for rec in page.records:
         by_slug.setdefault(rec.task_slug, []).append(rec)
-    slugs = dependency_order(list(by_slug), graph)
+    slugs = page.slugs
     table = tasks_table(
-        [r for slug in slugs[:limit] for r in by_slug[slug]], all_children=all_children
+        [r for slug in slugs[:limit] for r in by_slug.get(slug, ())], all_children=all_children
     )
     header, *rows = table.split("\n")
     cut = len(rows) > limit  # children's rows of a mapped task went over the limit
@@ -616,27 +649,26 @@ def _show_tasks(
     if hidden or cut:
         states: dict[str, int] = {}
         for slug in hidden:
-            parent = next((r for r in by_slug[slug] if r.map_index < 0), by_slug[slug][0])
-            states[parent.state] = states.get(parent.state, 0) + 1
+            state = page.states[slug]
+            states[state] = states.get(state, 0) + 1
         counted = ", ".join(f"{n:,} {s}" for s, n in sorted(states.items(), key=lambda x: -x[1]))
         left = f"{len(hidden):,} more tasks ({counted})" if hidden else "more mapped children"
         console.print(
             Text(
                 f"… {left} not listed: the table stops after {limit:,} rows. "
-                f"`lockgate show {short} --limit {len(records)}` lists everything; "
+                f"`lockgate show {short} --limit {page.total}` lists everything; "
                 "`--task NAME` shows one task.",
                 style="dim",
             )
         )
-    failed = failures(records)
-    for title, tb in failed[:10]:
+    for title, tb in failures(page.failed):
         console.print()
         console.print(Rule(Text(title), align="left", style="red"))
         console.print(Text(tb))
-    if len(failed) > 10:
+    if page.failed_total > _TRACEBACKS:
         console.print()
         console.print(
-            f"… and {len(failed) - 10:,} more tracebacks; `lockgate show {short} --task NAME` "
+            f"… and {page.failed_total - _TRACEBACKS:,} more tracebacks; `lockgate show {short} --task NAME` "
             "shows one task's."
         )
 

@@ -271,8 +271,13 @@ class RunStore:
             counts = _task_counts(conn, [row.id])
         return _run_record(row, counts.get(row.id, {}))
 
-    def task_runs(self, run_id: str) -> list[TaskRunRecord]:
+    def task_runs(self, run_id: str, slugs: Sequence[str] | None = None) -> list[TaskRunRecord]:
         """Every task run of a run (tasks and mapped children), in the order they started.
+
+        Args:
+            run_id: the run id or a unique prefix.
+            slugs: only the task runs of these tasks (None: every task). With
+                :meth:`task_outline`, a reader of a huge run reads the rows it shows only.
 
         Raises:
             UnknownRunError: no run (or several runs) match ``run_id``.
@@ -280,12 +285,76 @@ class RunStore:
         tr = schema.task_runs
         with self.engine.connect() as conn:
             full = self._find_run(conn, run_id).id
-            rows = conn.execute(
-                sa.select(*_TASK_COLUMNS)
-                .where(tr.c.flow_run_id == full)
-                .order_by(tr.c.seq, tr.c.map_index)
-            ).all()
+            query = sa.select(*_TASK_COLUMNS, tr.c.seq).where(tr.c.flow_run_id == full)
+            rows: list[Any]  # rows of _TASK_COLUMNS and seq
+            if slugs is None:
+                rows = list(conn.execute(query.order_by(tr.c.seq, tr.c.map_index)).all())
+            else:
+                wanted = list(dict.fromkeys(slugs))
+                rows = []
+                for start in range(0, len(wanted), _SLUGS_PER_QUERY):
+                    chunk = wanted[start : start + _SLUGS_PER_QUERY]
+                    rows.extend(conn.execute(query.where(tr.c.task_slug.in_(chunk))).all())
+                rows.sort(key=lambda r: (r.seq, r.map_index))
         return [_task_record(r) for r in rows]
+
+    def task_outline(self, run_id: str) -> tuple[list[tuple[str, str]], int]:
+        """One small row per task of a run, and how many task runs it has in all.
+
+        Args:
+            run_id: the run's full id.
+
+        Returns:
+            ``(slug, state)`` of each task in the order they started (the state of the
+            task's own row, or of its first mapped child when it has none), and the
+            number of task runs (tasks and mapped children).
+        """
+        tr = schema.task_runs
+        first = (
+            sa.select(tr.c.task_slug, sa.func.min(tr.c.map_index).label("first"))
+            .where(tr.c.flow_run_id == run_id)
+            .group_by(tr.c.task_slug)
+            .subquery()
+        )
+        query = (
+            sa.select(tr.c.task_slug, tr.c.state)
+            .join(
+                first,
+                sa.and_(tr.c.task_slug == first.c.task_slug, tr.c.map_index == first.c.first),
+            )
+            .where(tr.c.flow_run_id == run_id)
+            .order_by(tr.c.seq, tr.c.map_index)
+        )
+        count = sa.select(sa.func.count()).where(tr.c.flow_run_id == run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            total = int(conn.execute(count).scalar_one())
+        return [(r[0], r[1]) for r in rows], total
+
+    def failed_task_runs(self, run_id: str, limit: int) -> tuple[list[TaskRunRecord], int]:
+        """The first task runs of a run that kept a traceback, and how many did.
+
+        A TriggerFailed task (it never ran: an upstream task failed) is left out.
+
+        Args:
+            run_id: the run's full id.
+            limit: at most this many records (in the order the tasks started).
+
+        Returns:
+            The records, and the number of such task runs in all.
+        """
+        tr = schema.task_runs
+        where = (
+            tr.c.flow_run_id == run_id,
+            tr.c.traceback.is_not(None),
+            tr.c.traceback != "",
+            tr.c.state != "TriggerFailed",
+        )
+        query = sa.select(*_TASK_COLUMNS).where(*where).order_by(tr.c.seq, tr.c.map_index)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+            total = int(conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
+        return [_task_record(r) for r in rows], total
 
     def transitions(self, run_id: str, task_slug: str | None = None) -> list[TransitionRecord]:
         """State changes of a run in the order they happened.
@@ -1054,6 +1123,10 @@ class _write:
                 self.trans.rollback()
         finally:
             self.conn.execution_options(lockgate_write=False)
+
+
+_SLUGS_PER_QUERY = 500
+"""Task slugs per ``IN (...)`` list (SQLite allows 999 parameters in older versions)."""
 
 
 def _log_record(row: Any) -> LogRecord:
