@@ -408,3 +408,47 @@ def test_result_of_a_task_still_needed_downstream_is_not_released_early() -> Non
     state = FlowRunner(flow).run(return_tasks=uses)
     assert seen == [0, 0, 0]
     assert all(state.result[u].result == 0 for u in uses)
+
+
+# -- the loop built in one place: a fixed graph index, per-node arrays -------------------------
+def test_the_loop_is_built_from_a_fixed_graph_index() -> None:
+    from lockgate.engine.executors.local import LocalExecutor
+    from lockgate.engine.scheduler import _Graph, _Loop
+    from lockgate.engine.state import Pending
+
+    @task
+    def items() -> list[int]:
+        return [1, 2]
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @task
+    def add(xs: list[int], y: int) -> int:
+        return sum(xs) + y
+
+    with Flow("graph") as flow:
+        first = items()
+        doubled = double.map(first)
+        added = add(doubled, first)
+    tasks = flow.sorted_tasks()
+    assert list(tasks) == [first, doubled, added]
+    index = {t: i for i, t in enumerate(tasks)}
+    in_edges = [[(e, index[e.upstream_task]) for e in flow.edges_to(t)] for t in tasks]
+    graph = _Graph(tasks, in_edges, [False, True, True], frozenset({2}), frozenset())
+    assert graph.size == 3
+    assert sorted(graph.out_edges[0]) == [(1, True), (2, False)]
+    assert graph.out_edges[1] == [(2, False)]
+    assert graph.may_map == [False, True, False]
+
+    loop = _Loop(
+        LocalExecutor(), graph, states=[Pending()] * 3, to_run=[False, True, True], run_one=None
+    )
+    # The first task is not run (say, its result is given): nothing waits for it.
+    assert loop.unavailable == [0, 0, 1]
+    assert loop.needed_by == [2, 1, 0]
+    assert loop.ready == [1]
+    assert [loop.is_task(i) for i in range(3)] == [True, True, True]
+    child = loop.add_node(Pending(), None, retry=True, parent=1)
+    assert not loop.is_task(child) and loop.parent[child] == 1
