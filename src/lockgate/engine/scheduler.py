@@ -638,7 +638,7 @@ class _Loop:
             future = context.run(
                 executor.submit, call_task_code, task, request.inputs, request.context
             )
-        if future.done():
+        if self.inline and future.done():  # (a pool's done() takes a lock: not worth it)
             self.submitting = -1
             return future
         key = id(future)
