@@ -241,7 +241,7 @@ def graph_dot(
         by DOT id, and a note (why it is collapsed or not drawn), or None.
     """
     from lockgate.engine.state import Failed
-    from lockgate.utilities.graphviz import _attrs, _font_color, _quote
+    from lockgate.utilities.graphviz import _attrs, _font_color, _legend_lines, _quote
 
     tasks: list[Mapping[str, Any]] = list(graph.get("tasks") or [])
     edges: list[Mapping[str, Any]] = list(graph.get("edges") or [])
@@ -341,18 +341,7 @@ def graph_dot(
                 edge_attrs["style"] = "dashed"
         suffix = f" {_attrs(**edge_attrs)}" if edge_attrs else ""
         lines.append(f"  {up} -> {down}{suffix};")
-    lines.append("  subgraph cluster_legend {")
-    lines.append(f"    graph {_attrs(label='Legend', style='rounded', color='#9e9e9e')};")
-    for i, (name, fill) in enumerate(sorted(legend.items())):
-        legend_attrs = _attrs(
-            label=name,
-            style="rounded,filled",
-            fillcolor=fill,
-            fontcolor=_font_color(fill),
-            fontsize="10",
-        )
-        lines.append(f"    legend_{i} {legend_attrs};")
-    lines.append("  }")
+    lines.extend(_legend_lines(sorted(legend.items())))
     lines.append("}")
     return "\n".join(lines) + "\n", nodes, note
 

@@ -24,7 +24,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -186,6 +186,23 @@ class Graph:
         return self.pipe("svg").decode("utf-8")
 
 
+def _legend_lines(entries: Sequence[tuple[str, str]]) -> list[str]:
+    """The DOT lines of a legend: one box per (state name, fill colour)."""
+    lines = ["  subgraph cluster_legend {"]
+    lines.append(f"    graph {_attrs(label='Legend', style='rounded', color='#9e9e9e')};")
+    for i, (name, fill) in enumerate(entries):
+        legend_attrs = _attrs(
+            label=name,
+            style="rounded,filled",
+            fillcolor=fill,
+            fontcolor=_font_color(fill),
+            fontsize="10",
+        )
+        lines.append(f"    legend_{i} {legend_attrs};")
+    lines.append("  }")
+    return lines
+
+
 def _is_mapped(flow: Flow, task: Task) -> bool:
     return any(e.mapped for e in flow.edges_to(task))
 
@@ -314,21 +331,10 @@ def draw_flow(
             lines.append(f"  {ids[e.upstream_task]} -> {ids[e.downstream_task]}{suffix};")
 
     if states is not None:
-        lines.append("  subgraph cluster_legend {")
-        lines.append(f"    graph {_attrs(label='Legend', style='rounded', color='#9e9e9e')};")
         entries = sorted(legend.items())
         if no_state:
             entries.append(("no state", "#ffffff"))
-        for i, (name, fill) in enumerate(entries):
-            legend_attrs = _attrs(
-                label=name,
-                style="rounded,filled",
-                fillcolor=fill,
-                fontcolor=_font_color(fill),
-                fontsize="10",
-            )
-            lines.append(f"    legend_{i} {legend_attrs};")
-        lines.append("  }")
+        lines.extend(_legend_lines(entries))
     lines.append("}")
     graph = Graph("\n".join(lines) + "\n")
     if filename is not None:
