@@ -463,6 +463,8 @@ class FlowRunner(Runner):
         terminal_tasks = flow.terminal_tasks()
         runner_cls = self.task_runner_cls
         result_handler = flow.result_handler
+        constants = flow.constants
+        context_of = task_contexts.get
 
         def run_one(task: Task, st: State, upstream: dict[Edge, State], is_start: bool) -> Pipeline:
             runner = runner_cls(
@@ -470,9 +472,9 @@ class FlowRunner(Runner):
                 state_handlers=task_runner_state_handlers,
                 result_handler=result_handler,
                 listeners=listeners,
-                constants=flow.constants.get(task),
+                constants=constants.get(task),
             )
-            task_context = task_contexts.get(task) or {"task_slug": slugs[task]}
+            task_context = context_of(task) or {"task_slug": slugs[task]}
             return runner.pipeline(
                 state=st, upstream_states=upstream, context=task_context, ignore_trigger=is_start
             )

@@ -343,6 +343,8 @@ def _handler_list(handlers: Iterable[StateHandler] | None, what: str) -> list[St
     """``handlers`` as a list, refusing a lone callable or a non-iterable."""
     if handlers is None:
         return []
+    if type(handlers) is list:  # the common case (a flow run's, for every task)
+        return handlers.copy()
     if (
         callable(handlers)
         or isinstance(handlers, (str, bytes))

@@ -570,6 +570,8 @@ def is_done(state: State) -> bool:
     A Mapped state is a Success as soon as its children are submitted, but a Paused or
     Retrying child means the mapped task still has work to do.
     """
+    if type(state) is Success:  # the common case, once per upstream of every task
+        return True
     if isinstance(state, Mapped):
         return all(is_done(c) for c in state.map_states)
     return isinstance(state, Finished)

@@ -193,16 +193,18 @@ class TaskRunner(Runner):
         task = self.task
         given = state
         upstream = upstream_states or {}
-        values = {**ctx.current(), **context} if context else dict(ctx.current())
-        for inherited in ("resume", "task_run_count"):  # never from an enclosing run
-            if not (context and inherited in context):
-                values.pop(inherited, None)
-        values["task_name"] = task.name
-        values.setdefault("task_slug", task.slug or task.name)
-        if values.get("map_index") is None:
-            values["task_full_name"] = task.name
-        else:
-            values["task_full_name"] = f"{task.name}[{values['map_index']}]"
+        enclosing = ctx.current()
+        values = {**enclosing, **context} if context else enclosing.copy()
+        if "resume" in enclosing or "task_run_count" in enclosing:  # never inherited
+            for inherited in ("resume", "task_run_count"):
+                if not (context and inherited in context):
+                    values.pop(inherited, None)
+        name = task.name
+        values["task_name"] = name
+        if "task_slug" not in values:
+            values["task_slug"] = task.slug or name
+        map_index = values.get("map_index")
+        values["task_full_name"] = name if map_index is None else f"{name}[{map_index}]"
         token = ctx.set_values(values)
         inputs: dict[str, Any] | None = None
         try:
@@ -212,7 +214,7 @@ class TaskRunner(Runner):
             state = self.check_task_reached_start_time(state)
             if not ignore_trigger:
                 state = self.check_upstream_finished(state, upstream)
-            if values.get("map_index") is None and any(e.mapped for e in upstream):
+            if map_index is None and _maps(upstream):
                 if type(self).run_mapped_task is TaskRunner.run_mapped_task:
                     # The children become nodes of the loop running this pipeline.
                     state = yield from self._map(state, upstream, ignore_trigger)
@@ -585,6 +587,12 @@ class TaskRunner(Runner):
             ENDRUN: with a Skipped state.
         """
         if self.task.skip_on_upstream_skip and upstream_states:
+            if type(upstream_states) is dict:  # as the loop gives them
+                for st in upstream_states.values():
+                    if type(st) is not Success:  # a plain Success: neither Skipped nor Mapped
+                        break
+                else:
+                    return state
             for st in states_of(upstream_states):
                 if isinstance(st, Skipped):
                     new = Skipped(
@@ -994,6 +1002,14 @@ def _unwrapped(inputs: dict[str, Any]) -> dict[str, Any]:
                 for k, v in inputs.items()
             }
     return inputs
+
+
+def _maps(upstream_states: Mapping[Edge, State]) -> bool:
+    """Whether any upstream edge is mapped."""
+    for edge in upstream_states:  # noqa: SIM110 (any() over a generator costs more)
+        if edge.mapped:
+            return True
+    return False
 
 
 def _is_sequence(value: Any) -> bool:
