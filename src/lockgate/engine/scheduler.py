@@ -437,9 +437,10 @@ class _Loop:
         self.map_index: list[int] = [-1] * n
         self.readers_left: list[int] = [-1] * n
         self.needed_by: list[int] = [len(out) for out in graph.out_edges]
+        every = all(to_run)  # then each edge in counts, without looking
         for i, edges in enumerate(graph.in_edges):
             if to_run[i]:
-                self.unavailable[i] = sum(1 for _, u in edges if to_run[u])
+                self.unavailable[i] = len(edges) if every else sum(1 for _, u in edges if to_run[u])
         # Per mapped node that expanded.
         self.children: dict[int, list[int]] = {}
         self.live: dict[int, Mapped] = {}
@@ -569,7 +570,15 @@ class _Loop:
             run_one = self.run_one
             assert run_one is not None
             graph = self.graph
-            upstream = {e: self.upstream_state(u) for e, u in graph.in_edges[node]}
+            if self.live:  # a task expanding: its readers see its Mapped-so-far
+                upstream = {e: self.upstream_state(u) for e, u in graph.in_edges[node]}
+            else:  # what upstream_state gives when nothing expands, without a call per edge
+                states = self.states
+                upstream = {}
+                for e, u in graph.in_edges[node]:
+                    st = states[u]
+                    assert st is not None, "a released result was needed"
+                    upstream[e] = st
             args = (graph.tasks[node], state, upstream, node in graph.start)
             if context is None:
                 self.pipelines[node] = run_one(*args)

@@ -74,7 +74,7 @@ from lockgate.engine.state import (
     TriggerFailed,
     is_done,
 )
-from lockgate.triggers import UpstreamStates, states_of
+from lockgate.triggers import UpstreamStates, all_successful, states_of
 from lockgate.utilities import clock
 from lockgate.utilities import context as ctx
 
@@ -433,6 +433,8 @@ class TaskRunner(Runner):
             ENDRUN: with the state unchanged.
         """
         for edge, st in upstream_states.items():
+            if type(st) is Success:  # done (is_done's first check, without the call)
+                continue
             if not is_done(st) and not (getattr(edge, "mapped", False) and isinstance(st, Mapped)):
                 raise ENDRUN(state)
         return state
@@ -722,8 +724,15 @@ class TaskRunner(Runner):
         """
         if ignore_trigger:
             return state
+        trigger = self.task.trigger
+        if trigger is all_successful:
+            for st in upstream_states.values():
+                if type(st) is not Success:  # not a plain Success: ask the trigger
+                    break
+            else:
+                return state  # what all_successful says when every upstream succeeded
         try:
-            passed = self.task.trigger(UpstreamStates(upstream_states))
+            passed = trigger(UpstreamStates(upstream_states))
         except signals.PrefectStateSignal as sig:
             raise ENDRUN(self._signal_state(state, sig, inputs)) from None
         except Exception as exc:
