@@ -706,6 +706,25 @@ def test_manual_only_trigger_passes_when_resuming() -> None:
         assert TaskRunner(t).check_task_trigger(state, {}, {"x": 1}) is state
 
 
+@pytest.mark.parametrize("other", ["Success", "Cached", "Mapped", "Skipped", "Failed"])
+def test_default_trigger_decides_as_all_successful(other: str) -> None:
+    # The runner does not call all_successful when every upstream is a plain Success;
+    # with any other state among them, it does, and the outcome is the trigger's.
+    t = AddOne()
+    ups = {edge(NoInputs(), t): Success(result=1), edge(NoInputs(), t): STATE_FACTORIES[other]()}
+    state = Pending()
+    try:
+        expected = triggers.all_successful(ups)
+    except signals.TRIGGERFAIL:
+        expected = False
+    if expected:
+        assert TaskRunner(t).check_task_trigger(state, ups, {"x": 1}) is state
+    else:
+        with pytest.raises(ENDRUN) as info:
+            TaskRunner(t).check_task_trigger(state, ups, {"x": 1})
+        assert isinstance(info.value.state, TriggerFailed)
+
+
 # =============================================================================================
 # Step 10: set_task_to_running
 # =============================================================================================
