@@ -344,11 +344,15 @@ class _Graph:
         self.size = len(tasks)
         self.in_edges = in_edges
         self.out_edges: list[list[tuple[int, bool]]] = [[] for _ in tasks]
-        for i, edges in enumerate(in_edges):
-            if to_run[i]:
-                for e, u in edges:
-                    self.out_edges[u].append((i, e.mapped))
-        self.may_map = [any(e.mapped for e, _ in edges) for edges in in_edges]
+        self.may_map = [False] * len(in_edges)
+        for i, edges in enumerate(in_edges):  # one pass, no generator per task
+            runs = to_run[i]
+            for e, u in edges:
+                mapped = e.mapped
+                if mapped:
+                    self.may_map[i] = True
+                if runs:
+                    self.out_edges[u].append((i, mapped))
         self.keep = keep
         self.start = start
 
@@ -446,8 +450,9 @@ class _Loop:
         self.live: dict[int, Mapped] = {}
         self.unsettled: dict[int, int] = {}
         # Scheduling: tasks ready now, first task on top.
+        unavailable = self.unavailable
         self.ready: list[int] = [
-            i for i in range(n - 1, -1, -1) if to_run[i] and self.unavailable[i] == 0
+            i for i in range(n - 1, -1, -1) if to_run[i] and unavailable[i] == 0
         ]
         self.timed: list[tuple[Any, int, int]] = []
         self.seq = 0
